@@ -1,0 +1,276 @@
+"""Unity Catalog's privilege model, decided here and nowhere else.
+
+- Principals are users and groups; every securable has one owner, a user or a group.
+- A privilege granted on a catalog applies to every schema and model in it; one on a schema, to
+  its models. Owners hold every privilege on what they own, and so on everything inside it.
+- Superusers (metastore admins) bypass every check.
+
+Everything is expressed as `Q` objects over the securable's table (grants as `EXISTS`
+subqueries on guardian's direct-foreign-key tables), so list pages filter in the database in one
+query, and a single object's capabilities come back as annotations on the query that loads it.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Value, When
+
+from .errors import Forbidden, InvalidInput, NotFound
+from .models import (
+    CATALOG_PRIVILEGES,
+    MODEL_PRIVILEGES,
+    PRIVILEGE_CODENAMES,
+    SCHEMA_PRIVILEGES,
+    Catalog,
+    CatalogGroupGrant,
+    CatalogUserGrant,
+    ModelGroupGrant,
+    ModelUserGrant,
+    ModelVersion,
+    RegisteredModel,
+    Schema,
+    SchemaGroupGrant,
+    SchemaUserGrant,
+)
+
+OWNER = "OWNER"
+LEVELS = ("catalog", "schema", "model")
+
+# The level whose grants (and the grants above it) decide each privilege.
+PRIVILEGE_LEVEL = {
+    "USE CATALOG": "catalog",
+    "CREATE SCHEMA": "catalog",
+    "USE SCHEMA": "schema",
+    "CREATE MODEL": "schema",
+    "EXECUTE": "model",
+    "APPLY TAG": "model",
+}
+GRANTABLE = {"catalog": CATALOG_PRIVILEGES, "schema": SCHEMA_PRIVILEGES, "model": MODEL_PRIVILEGES}
+
+# How to reach each level from a row of each table.
+PATHS = {
+    Catalog: {"catalog": ""},
+    Schema: {"catalog": "catalog__", "schema": ""},
+    RegisteredModel: {"catalog": "schema__catalog__", "schema": "schema__", "model": ""},
+    ModelVersion: {"catalog": "model__schema__catalog__", "schema": "model__schema__", "model": "model__"},
+}
+OWN_LEVEL = {Catalog: "catalog", Schema: "schema", RegisteredModel: "model", ModelVersion: "model"}
+GRANT_TABLES = {
+    "catalog": (CatalogUserGrant, CatalogGroupGrant),
+    "schema": (SchemaUserGrant, SchemaGroupGrant),
+    "model": (ModelUserGrant, ModelGroupGrant),
+}
+SECURABLE_TYPES = {"catalog": Catalog, "schema": Schema, "registered_model": RegisteredModel, "model": RegisteredModel}
+
+# What each action needs, beyond seeing the object (PRODUCT.md §3).
+ACTIONS = {
+    "catalog.read": [],
+    "catalog.create_schema": ["CREATE SCHEMA"],
+    "catalog.edit": [OWNER],
+    "catalog.delete": [OWNER],
+    "catalog.manage": [OWNER],  # grant, revoke, transfer ownership
+    "schema.read": [],
+    "schema.create_model": ["CREATE MODEL"],
+    "schema.edit": [OWNER],
+    "schema.delete": [OWNER],
+    "schema.manage": [OWNER],
+    "model.read": [],  # see it, its versions, load it: EXECUTE (part of visibility)
+    "model.create_version": [OWNER],
+    "model.alias": [OWNER],
+    "model.tag": ["APPLY TAG"],  # owners hold APPLY TAG too
+    "model.edit": [OWNER],  # descriptions of the model and its versions
+    "model.rename": [OWNER, "CREATE MODEL"],
+    "model.delete": [OWNER],  # the model or one of its versions
+    "model.manage": [OWNER],
+    "model.copy_into": [OWNER],  # target of a copy
+}
+ACTION_LABELS = {
+    "catalog.create_schema": "Creating a schema",
+    "catalog.edit": "Editing this catalog",
+    "catalog.delete": "Deleting this catalog",
+    "catalog.manage": "Managing permissions",
+    "schema.create_model": "Creating a model",
+    "schema.edit": "Editing this schema",
+    "schema.delete": "Deleting this schema",
+    "schema.manage": "Managing permissions",
+    "model.create_version": "Creating a version",
+    "model.alias": "Changing aliases",
+    "model.tag": "Changing tags",
+    "model.edit": "Editing descriptions",
+    "model.rename": "Renaming this model",
+    "model.delete": "Deleting",
+    "model.manage": "Managing permissions",
+    "model.copy_into": "Copying a version into this model",
+}
+# Privileges that make an object visible at all.
+VISIBILITY = {
+    Catalog: ["USE CATALOG"],
+    Schema: ["USE CATALOG", "USE SCHEMA"],
+    RegisteredModel: ["USE CATALOG", "USE SCHEMA", "EXECUTE"],
+    ModelVersion: ["USE CATALOG", "USE SCHEMA", "EXECUTE"],
+}
+# Capabilities computed for one object of each kind.
+CAPABILITIES = {
+    Catalog: ["USE CATALOG", "CREATE SCHEMA", OWNER],
+    Schema: ["USE CATALOG", "USE SCHEMA", "CREATE MODEL", OWNER],
+    RegisteredModel: ["USE CATALOG", "USE SCHEMA", "CREATE MODEL", "EXECUTE", "APPLY TAG", OWNER],
+}
+CAPABILITIES[ModelVersion] = CAPABILITIES[RegisteredModel]
+
+
+def _is_bypass(user):
+    return bool(user and user.is_active and user.is_superuser)
+
+
+def _is_nobody(user):
+    return user is None or not user.is_authenticated or not user.is_active
+
+
+def _owns_at(user, prefix):
+    memberships = get_user_model().groups.through.objects.filter(
+        user_id=user.pk, group_id=OuterRef(f"{prefix}owner_group_id")
+    )
+    return Q(**{f"{prefix}owner_user_id": user.pk}) | Q(Exists(memberships))
+
+
+def _granted_at(user, level, prefix, privilege):
+    codenames = [PRIVILEGE_CODENAMES[privilege], PRIVILEGE_CODENAMES["ALL PRIVILEGES"]]
+    user_table, group_table = GRANT_TABLES[level]
+    target = OuterRef(f"{prefix}id")
+    by_user = user_table.objects.filter(content_object_id=target, user_id=user.pk, permission__codename__in=codenames)
+    by_group = group_table.objects.filter(
+        content_object_id=target, group__user=user.pk, permission__codename__in=codenames
+    )
+    return Q(Exists(by_user)) | Q(Exists(by_group))
+
+
+def q_holds(user, privilege, cls):
+    """Rows of `cls` on which `user` holds `privilege` (or is OWNER), as a Q object."""
+    if _is_bypass(user):
+        return Q()
+    if _is_nobody(user):
+        return Q(pk__in=[])
+    paths = PATHS[cls]
+    level = OWN_LEVEL[cls] if privilege == OWNER else PRIVILEGE_LEVEL[privilege]
+    q = Q(pk__in=[])
+    for current in LEVELS[: LEVELS.index(level) + 1]:
+        prefix = paths[current]
+        q |= _owns_at(user, prefix)
+        if privilege != OWNER:
+            q |= _granted_at(user, current, prefix, privilege)
+    return q
+
+
+def q_visible(user, cls):
+    q = Q()
+    for privilege in VISIBILITY[cls]:
+        q &= q_holds(user, privilege, cls)
+    return q
+
+
+def visible(user, queryset):
+    """Filter any queryset of catalogs, schemas, models or versions to what `user` may see."""
+    if _is_bypass(user):
+        return queryset
+    return queryset.filter(q_visible(user, queryset.model))
+
+
+def filter_holding(user, queryset, *privileges):
+    """Visible rows on which `user` also holds every one of `privileges` (e.g. OWNER, for the
+    list of models a user may copy into)."""
+    queryset = visible(user, queryset)
+    if _is_bypass(user):
+        return queryset
+    for privilege in privileges:
+        queryset = queryset.filter(q_holds(user, privilege, queryset.model))
+    return queryset
+
+
+def _cap_field(privilege):
+    return "cap_" + privilege.lower().replace(" ", "_")
+
+
+def with_capabilities(user, queryset):
+    """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, …"""
+    cls = queryset.model
+    annotations = {}
+    for privilege in CAPABILITIES[cls]:
+        if _is_bypass(user):
+            annotations[_cap_field(privilege)] = Value(True, output_field=BooleanField())
+        else:
+            annotations[_cap_field(privilege)] = Case(
+                When(q_holds(user, privilege, cls), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+    return queryset.annotate(**annotations)
+
+
+def capabilities(user, obj):
+    """The set of privileges `user` holds on `obj` (OWNER included), from the annotations the
+    selector put on it, or from one query if it was loaded without them."""
+    cls = type(obj)
+    fields = [_cap_field(p) for p in CAPABILITIES[cls]]
+    if not all(hasattr(obj, f) for f in fields):
+        row = with_capabilities(user, cls.objects.filter(pk=obj.pk)).values(*fields).first() or {}
+        for f in fields:
+            setattr(obj, f, bool(row.get(f)))
+    return frozenset(p for p in CAPABILITIES[cls] if getattr(obj, _cap_field(p)))
+
+
+def is_visible(user, obj):
+    caps = capabilities(user, obj)
+    return all(p in caps for p in VISIBILITY[type(obj)])
+
+
+def not_found_message(obj):
+    if isinstance(obj, ModelVersion):
+        return f"Model Version (name={obj.model.full_name}, version={obj.version}) not found"
+    if isinstance(obj, RegisteredModel):
+        return f"Registered Model with name={obj.full_name} not found"
+    if isinstance(obj, Schema):
+        return f"Schema '{obj.full_name}' does not exist."
+    return f"Catalog '{obj.name}' does not exist."
+
+
+def can(user, action, obj):
+    """True when `user` may perform `action` on `obj` (for showing or hiding a button)."""
+    try:
+        require(user, action, obj)
+    except (NotFound, Forbidden):
+        return False
+    return True
+
+
+def require(user, action, obj):
+    """Raise NotFound when `obj` is invisible to `user`, Forbidden naming the missing privilege
+    when it is visible but `action` is not allowed. Returns the user's capabilities."""
+    needs = ACTIONS[action]
+    caps = capabilities(user, obj)
+    if not all(p in caps for p in VISIBILITY[type(obj)]):
+        raise NotFound(not_found_message(obj))
+    missing = [p for p in needs if p not in caps]
+    if missing:
+        what = ACTION_LABELS.get(action, action)
+        kind = type(obj).__name__ if not hasattr(obj, "securable_type") else obj.securable_type.replace("_", " ")
+        if isinstance(obj, ModelVersion):
+            kind, target = "registered model", obj.model.full_name
+        else:
+            target = obj.full_name
+        lacking = " and ".join("ownership" if p == OWNER else f"the {p} privilege" for p in missing)
+        raise Forbidden(f"{what} on {kind} {target} requires {lacking}.", missing=missing)
+    return caps
+
+
+def normalise_privilege(text, securable_type):
+    """`create_model`, `CREATE MODEL`, `Create Model` → `CREATE MODEL`, checked against what
+    the securable type accepts."""
+    if not isinstance(text, str):
+        raise InvalidInput("A privilege must be a string.")
+    name = " ".join(text.replace("_", " ").upper().split())
+    level = {"catalog": "catalog", "schema": "schema", "registered_model": "model", "model": "model"}[securable_type]
+    allowed = GRANTABLE[level]
+    if name not in allowed:
+        raise InvalidInput(
+            f"Privilege {text[:60]!r} cannot be granted on a {securable_type.replace('_', ' ')}; "
+            f"allowed: {', '.join(allowed)}."
+        )
+    return name
