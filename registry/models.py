@@ -258,3 +258,8 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.actor_name} {self.action} {self.object_type} {self.object_name}"
+
+
+# Models kept in their own modules, registered with this app by importing them here.
+from .models_jobs import *  # noqa: E402,F401,F403
+from .models_tracking import *  # noqa: E402,F401,F403

@@ -1,0 +1,1 @@
+"""Background jobs and version files (issue 3). Imported by registry/models.py."""
