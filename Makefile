@@ -1,0 +1,66 @@
+# Catalog Explorer — the two commands are `make run` and `make test`; the rest are their steps.
+#
+#   make run     venv + migrate + collectstatic + demo content, then web server and Celery worker
+#   make test    the whole pytest suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL)
+#
+# Variables: PORT (8000), HOST (127.0.0.1), PYTHON (python3.11, else python3), VENV (.venv),
+# TEST_WORKERS (2; 0 runs the suite in one process), PYTEST_ARGS (extra pytest arguments).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+export PORT HOST
+
+.PHONY: help venv migrate static demo run web worker test check clean
+
+help:
+	@echo "make run     set up (venv, migrate, static, demo content) and start web + worker on http://$(HOST):$(PORT)"
+	@echo "make test    run the test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make venv | migrate | static | demo | web | worker | check | clean"
+
+# The stamp is older than pyproject.toml whenever someone adds a dependency: reinstall then.
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+static: venv
+	$(PY) manage.py collectstatic --noinput -v 0
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+run: migrate static demo
+	$(PY) manage.py serve --host '$(HOST)' --port '$(PORT)'
+
+web: migrate static
+	$(PY) manage.py serve --host '$(HOST)' --port '$(PORT)' --no-worker
+
+worker: migrate
+	$(BIN)/celery -A catalog_explorer worker -l info
+
+# -p xdist only when workers are asked for, so TEST_WORKERS=0 gives plain tracebacks.
+test: venv
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
+
+check: venv
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var/staticfiles
