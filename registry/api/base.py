@@ -1,0 +1,46 @@
+"""What every API view shares: strict JSON in, the `{"error_code", "message"}` error shape out.
+
+`ApiView` (MLflow error codes) and `registry.api.uc.views.UCView` (Unity Catalog codes) differ
+only in `error_style`. Writes (POST, PUT, PATCH, DELETE) carrying a body must say
+`Content-Type: application/json` (CSRF defence, CVE-2023-43472) and send one JSON object;
+their fields come from that body only, never from the query string.
+"""
+
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.views import APIView
+
+from registry.errors import InvalidInput
+
+from .errors import MLFLOW
+from .parsers import StrictJSONParser
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _has_body(request):
+    meta = request.META
+    if meta.get("HTTP_TRANSFER_ENCODING"):
+        return True
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return True
+
+
+class ApiView(APIView):
+    error_style = MLFLOW
+    parser_classes = [StrictJSONParser]  # also the project default; explicit for readers
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication (401) and throttling first
+        if request.method in WRITE_METHODS and _has_body(request):
+            content_type = (request._request.content_type or "").lower()
+            if content_type != "application/json":
+                raise UnsupportedMediaType(content_type)
+
+    def body(self):
+        """The JSON object a write sent ({} when it sent nothing)."""
+        data = self.request.data
+        if not isinstance(data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        return data
