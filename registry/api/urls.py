@@ -1,6 +1,14 @@
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
 
 urlpatterns = [
     path("2.1/unity-catalog/", include("registry.api.uc.urls")),
     path("2.0/mlflow/", include("registry.api.mlflow.urls")),
+    # The OpenAPI document is public on purpose: it describes routes, never data.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="api-schema",
+    ),
 ]
