@@ -247,3 +247,58 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Artifacts and background jobs (issue 3; documented in README) ------------------------
+# Every version's files live in storage the server chooses, through Django's storage API:
+# a directory (ARTIFACT_ROOT) by default, or an S3-compatible bucket with ARTIFACT_STORAGE=s3.
+ARTIFACT_ROOT = Path(os.environ.get("ARTIFACT_ROOT") or VAR_DIR / "artifacts")
+ARTIFACT_STORAGE = os.environ.get("ARTIFACT_STORAGE", "filesystem")
+if ARTIFACT_STORAGE == "filesystem":
+    STORAGES["artifacts"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Paths are chosen by the server and rewritten whole by a retried job: overwrite, never rename.
+        "OPTIONS": {"location": str(ARTIFACT_ROOT), "base_url": "/unused/", "allow_overwrite": True},
+    }
+elif ARTIFACT_STORAGE == "s3":
+    if not os.environ.get("ARTIFACT_S3_BUCKET"):
+        raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET")
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["ARTIFACT_S3_BUCKET"],
+            "location": os.environ.get("ARTIFACT_S3_PREFIX", ""),
+            "endpoint_url": os.environ.get("ARTIFACT_S3_ENDPOINT_URL") or None,  # MinIO, Ceph…
+            "region_name": os.environ.get("ARTIFACT_S3_REGION") or None,
+            "access_key": os.environ.get("ARTIFACT_S3_ACCESS_KEY") or None,  # else boto3's usual chain
+            "secret_key": os.environ.get("ARTIFACT_S3_SECRET_KEY") or None,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"ARTIFACT_STORAGE must be 'filesystem' or 's3', got {ARTIFACT_STORAGE!r}")
+
+JOBS = {
+    "MAX_ATTEMPTS": envint("JOB_MAX_ATTEMPTS", 3),  # runs of one job before it fails for good
+    "STALE_AFTER": envint("JOB_STALE_SECONDS", 60),  # a running job without heartbeat this long is lost
+    "REQUEUE_QUEUED_AFTER": envint("JOB_REQUEUE_SECONDS", 300),  # queued, never picked up: publish again
+    "PROGRESS_INTERVAL": 0.4,  # seconds between progress writes of one job (heartbeat included)
+    "TIME_LIMIT": envint("JOB_TIME_LIMIT", 4 * 3600),  # the longest job; the worker stops it after
+    "COPY_MAX_BYTES_PER_SECOND": envint("ARTIFACT_COPY_MAX_BYTES_PER_SECOND", 0),  # 0: no limit
+    "BROKER_CHECK_TIMEOUT": 2.0,  # seconds; an action needing a job fails fast when the broker is down
+}
+CELERY_TASK_SOFT_TIME_LIMIT = JOBS["TIME_LIMIT"]
+CELERY_TASK_TIME_LIMIT = JOBS["TIME_LIMIT"] + 60
+if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CELERY_TASK_TIME_LIMIT:
+    # acks_late + Redis: a message not acked within the visibility timeout is delivered again.
+    raise ImproperlyConfigured("JOB_VISIBILITY_TIMEOUT must be longer than JOB_TIME_LIMIT + 60 s")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = JOBS["BROKER_CHECK_TIMEOUT"]
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "registry.sweep_stale_jobs", "schedule": envint("JOB_SWEEP_SECONDS", 30)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: the integration tests' Celery worker process opens the same test database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test_db.sqlite3"))
