@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.StrictJSONParser"],  # size limit, no duplicate keys
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["registry.api.renderers.SafeJSONRenderer"],  # escapes < > &
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # {"error_code", "message"} for every API error, in the view's style (UC or MLflow codes).
     "EXCEPTION_HANDLER": "registry.api.errors.api_exception_handler",

@@ -13,6 +13,7 @@ from registry.errors import InvalidInput
 
 from .errors import MLFLOW
 from .parsers import StrictJSONParser
+from .renderers import SafeJSONRenderer
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -29,7 +30,9 @@ def _has_body(request):
 
 class ApiView(APIView):
     error_style = MLFLOW
-    parser_classes = [StrictJSONParser]  # also the project default; explicit for readers
+    # Both are also the project defaults; explicit here for readers.
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [SafeJSONRenderer]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401) and throttling first
