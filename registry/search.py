@@ -1,0 +1,382 @@
+"""MLflow's search grammar → Django `Q` objects and `order_by` lists (MLFLOW_API.md "Search grammar").
+
+    filter   := clause ( AND clause )*
+    clause   := key op value
+    key      := [prefix "."] identifier     prefix: attribute(s)/attr, tag(s); identifier plain or `backticked`
+    op       := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
+    value    := 'string' | "string" | number | ( 'a', 'b', … )
+
+What each key accepts is declared in `MODEL_KEYS` / `VERSION_KEYS`; anything else (OR, IS NULL,
+unknown keys, unbalanced quotes…) raises `InvalidInput` (400), never a 500.
+
+- LIKE is case-sensitive and ILIKE is not, on every database: both become anchored regular
+  expressions (`__regex` / `__iregex`), because SQLite's LIKE ignores ASCII case.
+- Names are stored lowercase, so `name =`, `!=`, `IN` compare lowercased values; LIKE keeps the
+  pattern as typed (case-sensitive, as MLflow documents it).
+- Tag `!=` matches objects that carry the tag with another value, as MLflow's SQL store does —
+  except ``tag.`mlflow.prompt.is_prompt` != 'true'``, which also matches objects without the
+  tag (MLflow special-cases this key; the client adds it to every model search).
+- Page tokens are opaque (base64 of a small JSON object); a token that does not decode is a 400.
+"""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q
+
+from .errors import InvalidInput
+from .models import ModelTag, VersionTag
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+MODEL_MAX_RESULTS_DEFAULT = 100
+MODEL_MAX_RESULTS_LIMIT = 1000
+VERSION_MAX_RESULTS_DEFAULT = 10_000
+VERSION_MAX_RESULTS_LIMIT = 200_000
+MAX_FILTER_LENGTH = 10_000
+
+STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+LIST_OPS = ("IN", "NOT IN")
+NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Key:
+    field: str  # ORM path
+    ops: tuple
+    kind: str = "string"  # string | number | name
+    lowercase: bool = False
+
+
+@dataclass(frozen=True)
+class Grammar:
+    entity: str
+    attributes: dict  # key name → Key
+    tag_table: type
+    tag_owner: str  # FK field of the tag table pointing at the searched row
+    order_keys: dict  # order key → ORM field
+    default_order: tuple
+    tie_breakers: tuple
+
+
+MODEL_GRAMMAR = Grammar(
+    entity="registered models",
+    attributes={"name": Key("full_name", STRING_OPS + LIST_OPS, "name", lowercase=True)},
+    tag_table=ModelTag,
+    tag_owner="model",
+    order_keys={"name": "full_name", "timestamp": "created_at", "creation_timestamp": "created_at",
+                "last_updated_timestamp": "updated_at"},
+    default_order=("full_name",),
+    tie_breakers=("full_name",),
+)
+VERSION_GRAMMAR = Grammar(
+    entity="model versions",
+    attributes={
+        "name": Key("model__full_name", STRING_OPS + LIST_OPS, "name", lowercase=True),
+        "run_id": Key("run_id", STRING_OPS + LIST_OPS),
+        "source_path": Key("source", STRING_OPS),
+        "version_number": Key("version", NUMBER_OPS, "number"),
+    },
+    tag_table=VersionTag,
+    tag_owner="version",
+    order_keys={"name": "model__full_name", "version_number": "version", "timestamp": "created_at",
+                "creation_timestamp": "created_at", "last_updated_timestamp": "updated_at"},
+    default_order=("-updated_at", "model__full_name", "-version"),
+    tie_breakers=("model__full_name", "-version"),
+)
+
+_ATTRIBUTE_PREFIXES = {"attribute", "attributes", "attr"}
+_TAG_PREFIXES = {"tag", "tags"}
+
+# --- Lexer ------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+  | (?P<op><=|>=|!=|<>|==|=|<|>)
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<comma>,)
+  | (?P<number>-?\d+(?:\.\d+)?(?![\w.`]))
+  | (?P<ident>(?:`[^`]*`|[A-Za-z_][\w\-]*)(?:\.(?:`[^`]*`|[\w\-:/]+))*)
+    """,
+    re.VERBOSE,
+)
+
+
+def _tokens(text):
+    pos, out = 0, []
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise InvalidInput(f"Invalid filter at position {pos}: {text[pos:pos + 20]!r} (check quotes and operators).")
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "ws":
+            continue
+        out.append((kind, m.group()))
+    return out
+
+
+def _unquote(token):
+    quote = token[0]
+    body = token[1:-1]
+    body = body.replace(quote * 2, quote)
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+def _split_key(raw):
+    """`tags.\\`my key\\`` → ('tag', 'my key'); `name` → ('attribute', 'name')."""
+    parts = re.findall(r"`[^`]*`|[^.`]+", raw)
+    if not parts:
+        raise InvalidInput(f"Invalid filter key {raw[:80]!r}.")
+    first = parts[0]
+    if len(parts) >= 2 and not first.startswith("`") and first.lower() in _TAG_PREFIXES | _ATTRIBUTE_PREFIXES:
+        kind = "tag" if first.lower() in _TAG_PREFIXES else "attribute"
+        rest = parts[1:]
+    else:
+        kind, rest = "attribute", parts
+    if len(rest) == 1 and rest[0].startswith("`"):
+        name = rest[0][1:-1]
+    elif any(p.startswith("`") for p in rest):
+        raise InvalidInput(f"Invalid filter key {raw[:80]!r}: quote the whole key in backticks.")
+    else:
+        name = ".".join(rest)
+    if not name:
+        raise InvalidInput(f"Invalid filter key {raw[:80]!r}: empty key.")
+    return kind, name
+
+
+@dataclass
+class Clause:
+    kind: str  # attribute | tag
+    key: str
+    op: str
+    value: object
+
+
+def parse_filter(text):
+    """The filter string → [Clause]. Only AND joins clauses."""
+    if text is None or not str(text).strip():
+        return []
+    text = str(text)
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidInput(f"The filter is too long ({len(text)} characters, at most {MAX_FILTER_LENGTH}).")
+    tokens = _tokens(text)
+    clauses, i = [], 0
+
+    def expect_value(position):
+        if position >= len(tokens):
+            raise InvalidInput("Invalid filter: a comparison is missing its value.")
+        kind, value = tokens[position]
+        if kind == "string":
+            return _unquote(value), position + 1
+        if kind == "number":
+            return value, position + 1
+        raise InvalidInput(f"Invalid filter: expected a quoted value, got {value[:40]!r}.")
+
+    while True:
+        if i >= len(tokens) or tokens[i][0] != "ident":
+            got = tokens[i][1][:40] if i < len(tokens) else "the end"
+            raise InvalidInput(f"Invalid filter: expected a key such as name or tags.<key>, got {got!r}.")
+        kind, key = _split_key(tokens[i][1])
+        i += 1
+        if i >= len(tokens):
+            raise InvalidInput("Invalid filter: a comparison is missing its operator.")
+        tkind, tval = tokens[i]
+        upper = tval.upper()
+        if tkind == "op":
+            op = {"==": "=", "<>": "!="}.get(tval, tval)
+            i += 1
+        elif tkind == "ident" and upper in ("LIKE", "ILIKE", "IN"):
+            op = upper
+            i += 1
+        elif tkind == "ident" and upper == "NOT" and i + 1 < len(tokens) and tokens[i + 1][1].upper() == "IN":
+            op = "NOT IN"
+            i += 2
+        elif tkind == "ident" and upper == "IS":
+            raise InvalidInput("Invalid filter: IS NULL / IS NOT NULL comparisons are not supported.")
+        else:
+            raise InvalidInput(f"Invalid filter: unsupported operator {tval[:40]!r}.")
+        if op in LIST_OPS:
+            if i >= len(tokens) or tokens[i][0] != "lparen":
+                raise InvalidInput(f"Invalid filter: {op} needs a parenthesised list, e.g. IN ('a', 'b').")
+            i += 1
+            values = []
+            while True:
+                value, i = expect_value(i)
+                values.append(value)
+                if i < len(tokens) and tokens[i][0] == "comma":
+                    i += 1
+                    continue
+                if i < len(tokens) and tokens[i][0] == "rparen":
+                    i += 1
+                    break
+                raise InvalidInput("Invalid filter: unbalanced parentheses in a list.")
+            value = values
+        else:
+            value, i = expect_value(i)
+        clauses.append(Clause(kind, key, op, value))
+        if i >= len(tokens):
+            return clauses
+        if tokens[i][0] == "ident" and tokens[i][1].upper() == "AND":
+            i += 1
+            continue
+        if tokens[i][0] == "ident" and tokens[i][1].upper() == "OR":
+            raise InvalidInput("Invalid filter: only AND may join clauses (OR is not supported).")
+        raise InvalidInput(f"Invalid filter near {tokens[i][1][:40]!r}: join clauses with AND.")
+
+
+# --- Clauses → Q ------------------------------------------------------------------------------
+def like_regex(pattern):
+    """SQL LIKE pattern (`%`, `_`) → an anchored regular expression both SQLite (Python `re`)
+    and PostgreSQL understand."""
+    out = []
+    for char in pattern:
+        if char == "%":
+            out.append("(.|\n)*")
+        elif char == "_":
+            out.append("(.|\n)")
+        elif char.isalnum() or char == " ":
+            out.append(char)
+        else:
+            out.append("\\" + char if not char.isspace() else char)
+    return "^" + "".join(out) + "$"
+
+
+def _string_q(field, op, value, lowercase=False):
+    if op in ("=", "!="):
+        value = value.lower() if lowercase else value
+        q = Q(**{field: value})
+        return ~q if op == "!=" else q
+    if op == "LIKE":
+        return Q(**{f"{field}__regex": like_regex(value)})
+    if op == "ILIKE":
+        return Q(**{f"{field}__iregex": like_regex(value)})
+    if op in LIST_OPS:
+        values = [v.lower() if lowercase else v for v in value]
+        q = Q(**{f"{field}__in": values})
+        return ~q if op == "NOT IN" else q
+    raise InvalidInput(f"Invalid filter: unsupported operator {op}.")  # pragma: no cover
+
+
+def _number_q(field, op, value, key):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid filter: {key} must be compared with an integer, got {str(value)[:40]!r}.") from None
+    if op == "!=":
+        return ~Q(**{field: number})
+    lookup = {"=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}[op]
+    return Q(**{f"{field}{lookup}": number})
+
+
+def _tag_q(grammar, clause):
+    if clause.op not in STRING_OPS:
+        raise InvalidInput(f"Invalid filter: tags accept only {', '.join(STRING_OPS)}, not {clause.op}.")
+    if not isinstance(clause.value, str):
+        raise InvalidInput("Invalid filter: a tag must be compared with a quoted string.")
+    tags = grammar.tag_table.objects.filter(**{grammar.tag_owner: OuterRef("pk")}, key=clause.key)
+    if clause.key == PROMPT_TAG and clause.op == "!=":
+        return ~Q(Exists(tags.filter(value=clause.value)))
+    return Q(Exists(tags.filter(_string_q("value", clause.op, clause.value))))
+
+
+def filter_q(grammar, text):
+    """The filter string → one Q over the searched table."""
+    q = Q()
+    for clause in parse_filter(text):
+        if clause.kind == "tag":
+            q &= _tag_q(grammar, clause)
+            continue
+        key = grammar.attributes.get(clause.key)
+        if key is None:
+            raise InvalidInput(
+                f"Invalid filter: unknown key {clause.key[:60]!r} for {grammar.entity}; "
+                f"use {', '.join(sorted(grammar.attributes))} or tags.<key>."
+            )
+        if clause.op not in key.ops:
+            raise InvalidInput(
+                f"Invalid filter: {clause.key} accepts only {', '.join(key.ops)}, not {clause.op}."
+            )
+        if key.kind == "number":
+            if isinstance(clause.value, list):
+                raise InvalidInput(f"Invalid filter: {clause.key} cannot be compared with a list.")
+            q &= _number_q(key.field, clause.op, clause.value, clause.key)
+        else:
+            values = clause.value if isinstance(clause.value, list) else [clause.value]
+            if not all(isinstance(v, str) for v in values):
+                raise InvalidInput(f"Invalid filter: {clause.key} must be compared with quoted strings.")
+            q &= _string_q(key.field, clause.op, clause.value, key.lowercase)
+    return q
+
+
+def order_by(grammar, items):
+    """`["name DESC", "timestamp"]` → ORM ordering, with the grammar's tie-breakers."""
+    items = [i for i in (items or []) if i is not None and str(i).strip()]
+    if not items:
+        return list(grammar.default_order)
+    fields = []
+    for item in items:
+        parts = str(item).strip().split()
+        if len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
+            raise InvalidInput(f"Invalid order_by clause {str(item)[:80]!r}: use '<key> [ASC|DESC]'.")
+        key = parts[0]
+        kind, name = _split_key(key)
+        field = grammar.order_keys.get(name) if kind == "attribute" else None
+        if field is None:
+            raise InvalidInput(
+                f"Invalid order_by key {key[:60]!r} for {grammar.entity}; use {', '.join(sorted(grammar.order_keys))}."
+            )
+        descending = len(parts) == 2 and parts[1].upper() == "DESC"
+        fields.append(("-" if descending else "") + field)
+    used = {f.lstrip("-") for f in fields}
+    fields += [t for t in grammar.tie_breakers if t.lstrip("-") not in used]
+    return fields
+
+
+# --- Paging -----------------------------------------------------------------------------------
+def max_results(value, default, limit):
+    if value in (None, ""):
+        return default
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{1,12}", text):
+        raise InvalidInput(f"Invalid value for max_results: {str(value)[:40]!r} (a positive integer).")
+    number = int(text)
+    if number < 1 or number > limit:
+        raise InvalidInput(f"Invalid value for max_results: it must be between 1 and {limit}, got {number}.")
+    return number
+
+
+def encode_token(offset):
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token):
+    if token in (None, ""):
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(str(token).encode("ascii")).decode("utf-8"))
+        offset = data["offset"]
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        raise InvalidInput("Invalid page_token.") from None
+    return offset
+
+
+def page(queryset, *, page_token, size):
+    """(rows, next_page_token or None)."""
+    offset = decode_token(page_token)
+    rows = list(queryset[offset : offset + size + 1])
+    if len(rows) > size:
+        return rows[:size], encode_token(offset + size)
+    return rows, None
+
+
+def search(queryset, grammar, *, filter_string="", order=None, page_token=None, size):
+    queryset = queryset.filter(filter_q(grammar, filter_string)).order_by(*order_by(grammar, order))
+    return page(queryset, page_token=page_token, size=size)
