@@ -274,3 +274,42 @@ def normalise_privilege(text, securable_type):
             f"allowed: {', '.join(allowed)}."
         )
     return name
+
+
+# --- Tracking (experiments, runs, logged models): outside catalogs (issue 4) -------------------
+# No grants here yet: an experiment is seen and changed by its owner; a run or logged model by
+# its owner and the owner of its experiment. Experiment "0" (Default, no owner) is shared:
+# everyone may see it and log runs into it, and each run there stays its owner's. Superusers see
+# and change everything. Registering a version from a run or logged model needs to see it.
+TRACKING_TYPES = ("experiment", "run", "logged_model")
+
+
+def q_tracking_visible(user, kind):
+    if _is_bypass(user):
+        return Q()
+    if _is_nobody(user):
+        return Q(pk__in=[])
+    if kind == "experiment":
+        return Q(owner_id=user.pk) | Q(owner__isnull=True)
+    return Q(owner_id=user.pk) | Q(experiment__owner_id=user.pk)
+
+
+def tracking_visible(user, queryset, kind):
+    return queryset.filter(q_tracking_visible(user, kind))
+
+
+def tracking_require_write(user, obj, kind):
+    """Raise Forbidden unless `user` may change `obj` (a visible experiment, run or logged
+    model): its owner, its experiment's owner, or a superuser. Runs in the shared Default
+    experiment may be created by anyone (`experiment.log_into`)."""
+    if _is_bypass(user):
+        return
+    if _is_nobody(user):
+        raise NotFound("Not found.")
+    if kind == "experiment.log_into" and (obj.owner_id is None or obj.owner_id == user.pk):
+        return
+    if kind in ("run", "logged_model") and user.pk in (obj.owner_id, obj.experiment.owner_id):
+        return
+    if kind == "experiment" and obj.owner_id == user.pk:
+        return
+    raise Forbidden(f"Only the owner may change this {kind.split('.')[0].replace('_', ' ')}.", missing=[OWNER])
