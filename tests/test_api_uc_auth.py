@@ -1,0 +1,139 @@
+"""Who is calling: Bearer tokens and HTTP basic on /api/, never the session cookie; the token
+command; the Host header; the published OpenAPI schema; JSON answers for unknown routes."""
+
+import base64
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from registry.models import Catalog
+
+from .test_api_uc_support import BASE, assert_error, uc  # noqa: F401
+
+
+def _basic(username, password):
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_it_authenticates_a_bearer_token(world):
+    token = Token.objects.create(user=world.alice)
+    response = APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    assert response.status_code == 200
+    assert [c["name"] for c in response.json()["catalogs"]] == ["prod"]
+
+
+def test_it_authenticates_http_basic(world):
+    response = APIClient().get(BASE + "models/prod.ml_team.iris", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer not-a-token",
+        "Bearer ",
+        "Bearer a b",
+        _basic("eve", "wrong"),
+        _basic("nobody", "x"),
+        "Basic !!!notbase64",
+        "Token abc",
+    ],
+)
+def test_it_answers_401_unauthenticated_without_valid_credentials(world, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = APIClient().get(BASE + "catalogs/prod", **extra)
+    assert_error(response, 401, "UNAUTHENTICATED")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_it_refuses_the_token_of_an_inactive_user(world):
+    token = Token.objects.create(user=world.alice)
+    world.alice.is_active = False
+    world.alice.save()
+    assert_error(APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {token.key}"), 401, "UNAUTHENTICATED")
+
+
+def test_it_ignores_the_session_cookie_on_the_api(world):
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.login(username="admin", password="admin-pass-123")
+    assert_error(browser.get(BASE + "catalogs"), 401, "UNAUTHENTICATED")
+    response = browser.post(BASE + "catalogs", {"name": "from_a_cookie"}, content_type="application/json")
+    assert response.status_code in (401, 403)
+    assert not Catalog.objects.filter(name="from_a_cookie").exists()
+
+
+def test_it_answers_401_before_looking_at_the_body(world):
+    response = APIClient().post(BASE + "catalogs", "garbage", content_type="text/plain")
+    assert_error(response, 401, "UNAUTHENTICATED")
+
+
+# --- create_api_token -----------------------------------------------------------------------
+def _command(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_token", *args, stdout=out, stderr=err)
+    return out.getvalue().strip()
+
+
+def test_the_token_command_prints_a_token_that_authenticates(world):
+    key = _command("alice")
+    assert key == Token.objects.get(user=world.alice).key
+    assert APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    assert _command("alice") == key  # the same token until rotated
+
+
+def test_the_token_command_rotates_and_the_old_token_stops_working(world):
+    old = _command("alice")
+    new = _command("alice", "--rotate")
+    assert new != old
+    assert_error(APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {old}"), 401, "UNAUTHENTICATED")
+    assert APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {new}").status_code == 200
+
+
+def test_the_token_command_refuses_unknown_and_inactive_users(world):
+    with pytest.raises(CommandError, match="No user"):
+        _command("nobody")
+    world.oscar.is_active = False
+    world.oscar.save()
+    with pytest.raises(CommandError, match="inactive"):
+        _command("oscar")
+    assert not Token.objects.filter(user=world.oscar).exists()
+
+
+# --- Transport ------------------------------------------------------------------------------
+def test_it_answers_400_to_a_foreign_host_header(uc):
+    """DNS rebinding (CVE-2025-14279): only ALLOWED_HOSTS are served."""
+    response = uc("admin").get("catalogs", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert b"prod" not in response.content
+
+
+def test_it_answers_a_json_404_for_unknown_endpoints(uc):
+    for path in ("functions", "models/prod.ml_team.iris/versions/1/finalize/x", "catalogs/prod/schemas"):
+        assert_error(uc("admin").get(path), 404, "NOT_FOUND", "endpoint")
+
+
+def test_it_answers_a_json_405_for_a_wrong_method(uc):
+    response = uc("admin").client.put(BASE + "catalogs/prod", {"comment": "x"}, format="json")
+    assert_error(response, 405, "BAD_REQUEST")
+    assert "PATCH" in response.headers["Allow"]
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+def test_it_publishes_the_openapi_schema(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ("catalogs", "catalogs/{name}", "schemas", "schemas/{full_name}", "models", "models/{full_name}",
+                 "models/{full_name}/versions", "models/{full_name}/versions/{version}",
+                 "permissions/{securable_type}/{full_name}"):
+        assert f"/api/2.1/unity-catalog/{path}" in paths
+
+
+def test_the_openapi_schema_generates_without_warnings(db, tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/2.1/unity-catalog/catalogs" in (tmp_path / "schema.yaml").read_text()
