@@ -185,11 +185,15 @@ def model_rename(*, actor, model, new_name):
 
 
 def model_delete(*, actor, model):
-    """Metadata goes at once (the name is free again at once)."""
+    """Metadata goes at once (the name is free again at once); the files in a job, queued on
+    commit (no broker: `BackgroundUnavailable`, nothing deleted)."""
+    from .jobs import files_delete_later
+
     require(actor, "model.delete", model)
     with transaction.atomic():
-        count = model.versions.count()
-        audit.record(actor, "delete", model, before={"versions": count, "description": model.description})
+        version_ids = list(model.versions.values_list("pk", flat=True))
+        files_delete_later(actor=actor, target_name=model.full_name, version_ids=version_ids)
+        audit.record(actor, "delete", model, before={"versions": len(version_ids), "description": model.description})
         model.delete()
 
 
@@ -286,8 +290,12 @@ def version_update(*, actor, version, description):
 
 
 def version_delete(*, actor, version):
+    """The row goes at once; the files in a job, as for `model_delete`."""
+    from .jobs import files_delete_later
+
     require(actor, "model.delete", version.model)
     with transaction.atomic():
+        files_delete_later(actor=actor, target_name=version.full_name, version_ids=[version.pk], model=version.model)
         audit.record(actor, "delete", version, before={"status": version.status, "source": version.source})
         version.delete()
 

@@ -1,0 +1,161 @@
+"""Artifacts through Django's storage API (`STORAGES["artifacts"]`: a directory by default, an
+S3-compatible bucket as a setting). Every path here is storage-relative and chosen by the server;
+`clean_path` refuses anything that could leave the storage root.
+
+Layout:
+  mlartifacts/<experiment_id>/…   what the MLflow artifact proxy stores (sources for Register)
+  registry/versions/<version_id>/ the files of one model version
+"""
+
+import hashlib
+import io
+import posixpath
+import time
+
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, storages
+
+from .errors import InvalidInput
+
+CHUNK = 1024 * 1024
+REGISTER_SOURCE_ROOTS = ("mlartifacts/",)
+
+
+def artifact_storage():
+    return storages["artifacts"]
+
+
+def clean_path(path, *, what="path"):
+    """A normalised storage-relative path: no `..`, no absolute path, no backslash or NUL, no
+    empty or `.` segments. Raises InvalidInput otherwise."""
+    if not isinstance(path, str) or not path.strip("/"):
+        raise InvalidInput(f"The {what} must not be empty.")
+    if "\\" in path or "\x00" in path or any(ord(c) < 32 for c in path):
+        raise InvalidInput(f"The {what} {path[:200]!r} contains a forbidden character.")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise InvalidInput(f"The {what} {path[:200]!r} must be relative to the artifact store.")
+    parts = path.strip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InvalidInput(f"The {what} {path[:200]!r} must not contain '..', '.' or empty segments.")
+    return "/".join(parts)
+
+
+def version_prefix(version_id):
+    return f"registry/versions/{int(version_id)}"
+
+
+def join(prefix, relpath):
+    return f"{clean_path(prefix)}/{clean_path(relpath)}"
+
+
+def list_files(prefix):
+    """[(relative path, size)] of every file under `prefix`, sorted; [] when there is none."""
+    storage = artifact_storage()
+    prefix = clean_path(prefix)
+    found = []
+
+    def walk(directory, rel):
+        try:
+            dirs, files = storage.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in files:
+            found.append((f"{rel}{name}", storage.size(f"{directory}/{name}")))
+        for name in dirs:
+            walk(f"{directory}/{name}", f"{rel}{name}/")
+
+    walk(prefix, "")
+    return sorted(found)
+
+
+def exists(path):
+    return artifact_storage().exists(clean_path(path))
+
+
+def open_file(path):
+    return artifact_storage().open(clean_path(path), "rb")
+
+
+def sha256_of(path, on_bytes=None):
+    digest = hashlib.sha256()
+    size = 0
+    with open_file(path) as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if on_bytes:
+                on_bytes(len(chunk))
+    return size, digest.hexdigest()
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads a source file once, hashing and counting what passes through (and pacing it when a
+    bandwidth limit is set), so a copy costs one read of the source."""
+
+    def __init__(self, f, on_bytes, max_rate):
+        self._f, self._on_bytes, self._max_rate = f, on_bytes, max_rate
+        self.digest, self.size, self._started = hashlib.sha256(), 0, time.monotonic()
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def read(self, n=-1):
+        data = self._f.read(CHUNK if n is None or n < 0 else min(n, CHUNK))
+        if data:
+            self.digest.update(data)
+            self.size += len(data)
+            if self._on_bytes:
+                self._on_bytes(len(data))
+            if self._max_rate:
+                ahead = self.size / self._max_rate - (time.monotonic() - self._started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        return data
+
+
+def copy_file(src, dst, *, on_bytes=None, max_rate=0):
+    """Copy `src` to `dst` (both storage-relative), overwriting; returns (size, sha256) of what
+    was read from the source."""
+    storage = artifact_storage()
+    src, dst = clean_path(src), clean_path(dst)
+    with storage.open(src, "rb") as f:
+        reader = _HashingReader(f, on_bytes, max_rate)
+        if storage.exists(dst):
+            storage.delete(dst)
+        saved = storage.save(dst, File(reader, name=posixpath.basename(dst)))
+    if saved != dst:  # a storage that renames instead of overwriting would break the layout
+        storage.delete(saved)
+        raise OSError(f"The artifact store wrote {saved!r} instead of {dst!r}.")
+    return reader.size, reader.digest.hexdigest()
+
+
+def delete_prefix(prefix):
+    """Delete every file under `prefix` (and, on a filesystem, the emptied directories).
+    Returns [(path, error message)] of the files that could not be deleted."""
+    storage = artifact_storage()
+    prefix = clean_path(prefix)
+    failures = []
+    for rel, _size in list_files(prefix):
+        try:
+            storage.delete(f"{prefix}/{rel}")
+        except Exception as exc:  # every failure is reported by the caller, never swallowed
+            failures.append((rel, f"{type(exc).__name__}: {exc}"))
+    if not failures and isinstance(storage, FileSystemStorage):
+        _remove_empty_dirs(storage, prefix)
+    return failures
+
+
+def _remove_empty_dirs(storage, prefix):
+    import os
+
+    root = storage.path(prefix)
+    if not os.path.isdir(root):
+        return
+    for directory, _dirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
