@@ -18,13 +18,16 @@ the default is MLFLOW). Nothing else is needed: raise domain errors, let DRF rai
 import logging
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from registry.errors import RegistryError
+
+from .parsers import PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,9 @@ def api_exception_handler(exc, context):
         set_rollback()
         status, code = style.for_domain(exc)
         return error_response(style, status, exc.message, code)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # raised by Django when DRF reads the body
+        exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
