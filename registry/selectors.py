@@ -114,7 +114,7 @@ def catalog_tree(user):
     """[(catalog, [(schema, [model, …]), …]), …] of what `user` sees, in three queries."""
     cats = list(catalogs(user))
     schs = list(schemas(user).filter(catalog__in=cats))
-    mods = list(models(user).filter(schema__in=schs).only("id", "name", "full_name", "schema_id"))
+    mods = list(models(user).filter(schema__in=schs).select_related(None).only("id", "name", "full_name", "schema_id"))
     by_schema = {}
     for m in mods:
         by_schema.setdefault(m.schema_id, []).append(m)
