@@ -11,7 +11,7 @@ query, and a single object's capabilities come back as annotations on the query 
 """
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Value, When
+from django.db.models import BooleanField, Case, Exists, IntegerField, OuterRef, Q, Value, When
 
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
@@ -188,10 +188,19 @@ def _cap_field(privilege):
     return "cap_" + privilege.lower().replace(" ", "_")
 
 
+# Which user the `cap_*` annotations on a row were computed for: an object annotated for one
+# user must never answer for another (a shared object, a service called with another actor).
+CAP_USER_FIELD = "cap_for_user"
+
+
+def _user_key(user):
+    return None if _is_nobody(user) else user.pk
+
+
 def with_capabilities(user, queryset):
     """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, …"""
     cls = queryset.model
-    annotations = {}
+    annotations = {CAP_USER_FIELD: Value(_user_key(user), output_field=IntegerField())}
     for privilege in CAPABILITIES[cls]:
         if _is_bypass(user):
             annotations[_cap_field(privilege)] = Value(True, output_field=BooleanField())
@@ -205,15 +214,16 @@ def with_capabilities(user, queryset):
 
 
 def capabilities(user, obj):
-    """The set of privileges `user` holds on `obj` (OWNER included), from the annotations the
-    selector put on it, or from one query if it was loaded without them."""
+    """The set of privileges `user` holds on `obj` (OWNER included), from the annotations a
+    selector put on it for this same user, or else from one fresh query (not kept on `obj`, so
+    a grant or revoke since then counts at once, and no other user ever reads them)."""
     cls = type(obj)
     fields = [_cap_field(p) for p in CAPABILITIES[cls]]
-    if not all(hasattr(obj, f) for f in fields):
-        row = with_capabilities(user, cls.objects.filter(pk=obj.pk)).values(*fields).first() or {}
-        for f in fields:
-            setattr(obj, f, bool(row.get(f)))
-    return frozenset(p for p in CAPABILITIES[cls] if getattr(obj, _cap_field(p)))
+    annotated = getattr(obj, CAP_USER_FIELD, False) == _user_key(user) and all(hasattr(obj, f) for f in fields)
+    if annotated:
+        return frozenset(p for p in CAPABILITIES[cls] if getattr(obj, _cap_field(p)))
+    row = with_capabilities(user, cls.objects.filter(pk=obj.pk)).values(*fields).first() or {}
+    return frozenset(p for p in CAPABILITIES[cls] if row.get(_cap_field(p)))
 
 
 def is_visible(user, obj):
