@@ -143,6 +143,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Security headers ---------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "registry.views.errors.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -300,5 +301,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory: the integration tests' Celery worker process opens the same test database.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test_db.sqlite3"))
+    # A file, not memory: the integration tests' Celery worker process opens the same test
+    # database. One per test process, so two test runs in one checkout never share it.
+    import tempfile
+
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"catalog_explorer_test_{os.getpid()}.sqlite3")
+    )

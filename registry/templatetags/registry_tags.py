@@ -1,7 +1,10 @@
 from django import template
+from django.template.loader import TemplateDoesNotExist, get_template
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from registry import markdown
+from registry import markdown, selectors
+from registry.models import ModelVersion
 
 register = template.Library()
 
@@ -10,3 +13,102 @@ register = template.Library()
 def markdown_filter(text):
     """Render a Markdown description as sanitised HTML."""
     return mark_safe(markdown.render(text))  # noqa: S308 - sanitised by nh3 in markdown.render
+
+
+@register.filter
+def model_url(model, version=None):
+    """The page of a model (or, with a number, of one of its versions), from its full name."""
+    parts = model.full_name.split(".")
+    if version:
+        return reverse("version", args=[*parts, version])
+    return reverse("model", args=parts)
+
+
+STATUS = {
+    ModelVersion.READY: ("ready", "Ready", "●"),
+    ModelVersion.PENDING: ("pending", "Pending", "◐"),
+    ModelVersion.FAILED: ("failed", "Failed", "✕"),
+}
+
+
+@register.inclusion_tag("registry/partials/status_badge.html")
+def status_badge(version, with_message=True):
+    css, label, icon = STATUS.get(version.status, ("pending", version.status, "?"))
+    return {"css": css, "label": label, "icon": icon, "version": version, "with_message": with_message}
+
+
+@register.inclusion_tag("registry/partials/tree.html", takes_context=True)
+def catalog_nav(context):
+    """The left catalog tree: what the user sees, in three queries, the current path open."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    tree = selectors.catalog_tree(user) if user is not None and user.is_authenticated else []
+    return {"tree": tree, "current": context.get("current") or {}}
+
+
+@register.simple_tag(takes_context=True)
+def optional_include(context, template_name):
+    """Render `template_name` with the page's context if it exists (slots other parts of the
+    product fill later, e.g. templates/jobs/…), else nothing."""
+    try:
+        tpl = get_template(template_name)
+    except TemplateDoesNotExist:
+        return ""
+    return tpl.render(context.flatten(), context.get("request"))
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes):
+    """The current query string with some parameters replaced (pagination, sorting)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = params.urlencode()
+    return "?" + encoded if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context, param, key, default=None):
+    """`?{param}=key`, or `-key` when the list is already sorted by `key` ascending."""
+    current = context["request"].GET.get(param) or default
+    value = "-" + key if current == key else key
+    return query(context, **{param: value, param.replace("sort", "page"): None})
+
+
+@register.simple_tag(takes_context=True)
+def sort_state(context, param, key, default=None):
+    current = context["request"].GET.get(param) or default
+    if current == key:
+        return "ascending"
+    if current == "-" + key:
+        return "descending"
+    return "none"
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context, param, number):
+    return query(context, **{param: number})
+
+
+@register.filter
+def words(text):
+    """`set_alias` → `set alias`."""
+    return (text or "").replace("_", " ")
+
+
+@register.filter
+def change_text(value):
+    """An audit event's before/after as short text: `alias: Champion, version: 2`."""
+    if value in (None, "", {}):
+        return ""
+    if isinstance(value, dict):
+        parts = []
+        for key, item in value.items():
+            shown = item if isinstance(item, (str, int, float, bool)) or item is None else ", ".join(map(str, item))
+            shown = str(shown)
+            parts.append(f"{key}: {shown[:80]}{'…' if len(shown) > 80 else ''}")
+        return "; ".join(parts)
+    return str(value)[:160]

@@ -1,0 +1,92 @@
+"""Shapes of the page forms. They check only what a browser can get wrong (missing fields,
+lengths the database cannot hold); every rule of the registry is checked by the service the
+view calls, and its `InvalidInput` lands next to the field through `add_domain_error`."""
+
+from django import forms
+
+from .permissions import GRANTABLE
+
+
+def add_domain_error(form, exc, default_field=None):
+    """Put a domain error's message next to the field it is about (the messages name it)."""
+    message = getattr(exc, "message", str(exc))
+    form.errors  # noqa: B018 - runs the form's own cleaning first, so add_error can follow
+    field = default_field
+    lowered = message.lower()
+    for name in form.fields:
+        if f"tag {name}" in lowered or lowered.startswith(name):
+            field = name
+            break
+    if field not in form.fields:
+        field = None
+    form.add_error(field, message)
+    return form
+
+
+class DescriptionForm(forms.Form):
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 8}), label="Description (Markdown)", strip=False
+    )
+
+
+class TagForm(forms.Form):
+    key = forms.CharField(max_length=250, label="Tag key")
+    value = forms.CharField(max_length=5000, required=False, label="Tag value", strip=False)
+
+
+class TagDeleteForm(forms.Form):
+    key = forms.CharField(max_length=250)
+
+
+class AliasForm(forms.Form):
+    alias = forms.CharField(max_length=255, label="Alias")
+    version = forms.CharField(max_length=12, label="Version")
+
+
+class AliasDeleteForm(forms.Form):
+    alias = forms.CharField(max_length=255)
+
+
+class RenameForm(forms.Form):
+    new_name = forms.CharField(max_length=767, label="New name")
+
+
+class ConfirmDeleteForm(forms.Form):
+    """The person types the full name of what goes; checked here against the real name."""
+
+    confirm_name = forms.CharField(max_length=800, label="Type the full name to confirm", strip=False)
+
+    def __init__(self, *args, expected, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+
+    def clean_confirm_name(self):
+        value = self.cleaned_data["confirm_name"]
+        if value.strip() != self.expected:
+            raise forms.ValidationError(f"Type {self.expected} exactly to confirm.")
+        return value
+
+
+class GrantForm(forms.Form):
+    principal = forms.CharField(max_length=160, label="Principal (user or group)")
+    privilege = forms.ChoiceField(label="Privilege")
+
+    def __init__(self, *args, level, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["privilege"].choices = [(p, p) for p in GRANTABLE[level]]
+
+
+class RevokeForm(forms.Form):
+    principal = forms.CharField(max_length=160)
+    privilege = forms.CharField(max_length=40)
+
+
+class OwnerForm(forms.Form):
+    principal = forms.CharField(max_length=160, label="New owner (user or group)")
+
+
+class CreateForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Name")
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Description (Markdown)", strip=False
+    )

@@ -1,0 +1,1 @@
+"""The HTML pages. Thin: parse → `selectors`/`services` → render (see STYLE.md)."""

@@ -1,0 +1,95 @@
+// Catalog Explorer: small progressive enhancements. Every page works without this file:
+// menus are <details>, dialogs fall back to ?confirm=delete, forms post normally.
+(function () {
+  "use strict";
+
+  function openDialog(dialog) {
+    if (!dialog || typeof dialog.showModal !== "function") return false;
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+    var input = dialog.querySelector("input[type=text]");
+    if (input) input.focus();
+    syncConfirm(dialog.querySelector("[data-confirm-form]"));
+    return true;
+  }
+
+  function syncConfirm(form) {
+    if (!form) return;
+    var input = form.querySelector("[data-expected]");
+    var button = form.querySelector("[data-confirm-submit]");
+    if (input && button) button.disabled = input.value.trim() !== input.getAttribute("data-expected");
+  }
+
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open], details.popover[open]").forEach(function (d) {
+      if (d !== except && !d.contains(except)) d.removeAttribute("open");
+    });
+  }
+
+  function init(root) {
+    root.querySelectorAll("dialog[data-auto-open]").forEach(function (dialog) {
+      dialog.removeAttribute("data-auto-open");
+      openDialog(dialog);
+    });
+    root.querySelectorAll("[data-confirm-form]").forEach(syncConfirm);
+  }
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+      if (openDialog(dialog)) {
+        event.preventDefault();
+        closeMenus(null);
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-dialog-close]");
+    if (closer) {
+      var parent = closer.closest("dialog");
+      if (parent) {
+        event.preventDefault();
+        parent.close();
+      }
+      return;
+    }
+    var inside = event.target.closest("details.menu, details.popover");
+    closeMenus(inside);
+  });
+
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest("[data-confirm-form]");
+    if (form) syncConfirm(form);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelector("details.menu[open], details.popover[open]");
+    if (open) {
+      open.removeAttribute("open");
+      var summary = open.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  });
+
+  // Opening one menu closes the others.
+  document.addEventListener("toggle", function (event) {
+    var d = event.target;
+    if (d.matches && d.matches("details.menu, details.popover") && d.open) {
+      closeMenus(d);
+      var first = d.querySelector("input:not([type=hidden]), textarea, select");
+      if (first && d.classList.contains("popover")) first.focus();
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+})();
+
+// On a phone the catalog tree starts collapsed above the content.
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.matchMedia && window.matchMedia("(max-width: 860px)").matches) {
+    var toggle = document.querySelector(".sidebar-toggle");
+    if (toggle) toggle.removeAttribute("open");
+  }
+});
