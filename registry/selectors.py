@@ -2,7 +2,7 @@
 may not see (so names do not leak) and return the object annotated with the user's
 capabilities (`permissions.capabilities(user, obj)` then costs no query)."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery
 
 from . import names
 from .errors import NotFound
@@ -160,3 +160,51 @@ def search(user, text="", *, status=None, tag=None, alias=None, creator=None):
         model_qs = model_qs.filter(created_by__username=creator)
         version_qs = version_qs.filter(created_by__username=creator)
     return model_qs, version_qs.order_by("-updated_at", "-version")
+
+
+# --- MLflow API (issue 4) ---------------------------------------------------------------------
+# Prompts are registered models tagged `mlflow.prompt.is_prompt = true`: not models, so the MLflow
+# API's model and version reads never show them (as MLflow's own server hides them).
+def _is_prompt(model_ref):
+    from .search import PROMPT_TAG
+
+    return Exists(ModelTag.objects.filter(model=OuterRef(model_ref), key=PROMPT_TAG, value__iexact="true"))
+
+
+def registry_models(user):
+    """Models the MLflow API lists: visible, not prompts; tags, aliases and creator loaded."""
+    return (
+        models(user)
+        .exclude(_is_prompt("pk"))
+        .select_related("created_by")
+        .prefetch_related("tags", Prefetch("aliases", queryset=Alias.objects.select_related("version")))
+    )
+
+
+def registry_versions(user):
+    """Versions the MLflow API lists: of visible models that are not prompts."""
+    return (
+        visible(user, ModelVersion.objects.select_related("model", "created_by"))
+        .exclude(_is_prompt("model_id"))
+        .prefetch_related("tags", "aliases")
+    )
+
+
+def registry_model_get(user, full_name):
+    model = model_get(user, full_name)
+    if RegisteredModel.objects.filter(pk=model.pk).filter(_is_prompt("pk")).exists():
+        raise NotFound(f"Registered Model with name={full_name} not found")
+    return model
+
+
+def latest_versions(model_ids):
+    """{model id: its newest version} for many models in one query (tags and aliases loaded)."""
+    newest = ModelVersion.objects.filter(model=OuterRef("model_id")).order_by("-version").values("pk")[:1]
+    rows = (
+        ModelVersion.objects.filter(model_id__in=list(model_ids))
+        .annotate(newest=Subquery(newest))
+        .filter(pk=F("newest"))
+        .select_related("model", "created_by")
+        .prefetch_related("tags", "aliases")
+    )
+    return {v.model_id: v for v in rows}

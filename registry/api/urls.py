@@ -5,6 +5,9 @@ from rest_framework.permissions import AllowAny
 urlpatterns = [
     path("2.1/unity-catalog/", include("registry.api.uc.urls")),
     path("2.0/mlflow/", include("registry.api.mlflow.urls")),
+    # MLflow's artifact proxy and its 3.0 probe (issue 4).
+    path("2.0/mlflow-artifacts/", include("registry.api.mlflow.urls_artifacts")),
+    path("3.0/mlflow/", include("registry.api.mlflow.urls_artifacts_v3")),
     # The OpenAPI document is public on purpose: it describes routes, never data.
     path(
         "schema/",

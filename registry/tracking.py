@@ -1,0 +1,436 @@
+"""MLflow tracking, as services and reads: experiments, runs, params, metrics, datasets, logged
+models. Keyword-only like `services.py`; who may see or change what is `permissions.py`'s
+tracking section (owners; the Default experiment is shared, its runs private).
+
+Invisible objects raise NotFound, visible but not changeable ones Forbidden. Artifact locations are
+`mlflow-artifacts:/…` URIs under our proxy; their files live in the artifact storage under
+`mlartifacts/` (see `registry.storage`).
+"""
+
+import math
+import re
+import time
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from . import names
+from .errors import AlreadyExists, InvalidInput, NotFound
+from .models import (
+    Dataset,
+    Experiment,
+    ExperimentTag,
+    LoggedModel,
+    LoggedModelParam,
+    LoggedModelTag,
+    Run,
+    RunInput,
+    RunMetric,
+    RunOutput,
+    RunParam,
+    RunTag,
+)
+from .permissions import tracking_require_write, tracking_visible
+
+MAX_EXPERIMENT_NAME = 500
+MAX_PARAM_VALUE = 6000
+MAX_BATCH = 1000
+RUN_STATUSES = {"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"}
+LOGGED_MODEL_STATUSES = {LoggedModel.PENDING, LoggedModel.READY, LoggedModel.FAILED}
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def _int(value, what, default=None):
+    if value in (None, ""):
+        if default is None:
+            raise InvalidInput(f"Missing value for required parameter '{what}'.")
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Parameter '{what}' must be an integer, got {str(value)[:40]!r}.") from None
+
+
+def _text(value, what, limit=MAX_EXPERIMENT_NAME, required=True):
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"Missing value for required parameter '{what}'.")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"Parameter '{what}' must be a string.")
+    if len(value) > limit:
+        raise InvalidInput(f"Parameter '{what}' must be at most {limit} characters, got {len(value)}.")
+    if "\x00" in value:
+        raise InvalidInput(f"Parameter '{what}' must not contain NUL characters.")
+    return value
+
+
+def _tag(key, value):
+    return names.validate_tag(key, "" if value is None else value)
+
+
+# --- Experiments ------------------------------------------------------------------------------
+def experiment_default():
+    exp = Experiment.objects.filter(pk=Experiment.DEFAULT_ID).first()
+    if exp is None:
+        try:
+            with transaction.atomic():
+                t = now_ms()
+                exp = Experiment.objects.create(
+                    pk=Experiment.DEFAULT_ID, name="Default", owner=None, creation_time=t, last_update_time=t
+                )
+        except IntegrityError:
+            exp = Experiment.objects.get(pk=Experiment.DEFAULT_ID)
+    return exp
+
+
+def experiments(user):
+    experiment_default()
+    return tracking_visible(user, Experiment.objects.all(), "experiment")
+
+
+def experiment_get(user, experiment_id):
+    number = _int(experiment_id, "experiment_id")
+    exp = experiments(user).filter(pk=number).first()
+    if exp is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return exp
+
+
+def experiment_get_by_name(user, name):
+    name = _text(name, "experiment_name")
+    exp = experiments(user).filter(name=name).first()
+    if exp is None:
+        raise NotFound(f"Could not find experiment with name '{name}'")
+    return exp
+
+
+def experiment_create(*, actor, name, tags=()):
+    name = _text(name, "name")
+    tags = dict(_tag(t.get("key"), t.get("value")) for t in tags or [] if isinstance(t, dict))
+    t = now_ms()
+    experiment_default()
+    try:
+        with transaction.atomic():
+            exp = Experiment.objects.create(name=name, owner=actor, creation_time=t, last_update_time=t)
+            ExperimentTag.objects.bulk_create([ExperimentTag(experiment=exp, key=k, value=v) for k, v in tags.items()])
+    except IntegrityError:
+        raise AlreadyExists(f"Experiment(name={name}) already exists.") from None
+    return exp
+
+
+def experiment_set_tag(*, actor, experiment, key, value):
+    tracking_require_write(actor, experiment, "experiment")
+    key, value = _tag(key, value)
+    ExperimentTag.objects.update_or_create(experiment=experiment, key=key, defaults={"value": value})
+
+
+def artifact_location(experiment):
+    return f"mlflow-artifacts:/{experiment.pk}"
+
+
+# --- Runs -------------------------------------------------------------------------------------
+def runs(user):
+    return tracking_visible(user, Run.objects.select_related("experiment", "owner"), "run")
+
+
+def run_get(user, run_id):
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise NotFound(f"Run '{str(run_id)[:64]}' not found")
+    run = runs(user).filter(run_uuid=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return run
+
+
+def run_artifact_prefix(run):
+    """Storage-relative directory of a run's artifacts."""
+    return f"mlartifacts/{run.experiment_id}/{run.run_uuid}/artifacts"
+
+
+def run_artifact_uri(run):
+    return f"mlflow-artifacts:/{run.experiment_id}/{run.run_uuid}/artifacts"
+
+
+def run_create(*, actor, experiment_id, start_time=None, run_name="", tags=()):
+    exp = experiment_get(actor, experiment_id if experiment_id not in (None, "") else Experiment.DEFAULT_ID)
+    tracking_require_write(actor, exp, "experiment.log_into")
+    if exp.lifecycle_stage != "active":
+        raise InvalidInput(f"The experiment {exp.pk} must be in the 'active' state.")
+    tags = dict(_tag(t.get("key"), t.get("value")) for t in tags or [] if isinstance(t, dict))
+    run_name = _text(run_name or tags.get("mlflow.runName", ""), "run_name", 250, required=False)
+    run_name = run_name or f"run-{uuid.uuid4().hex[:8]}"
+    tags.setdefault("mlflow.runName", run_name)
+    tags.setdefault("mlflow.user", actor.username)
+    with transaction.atomic():
+        run = Run.objects.create(
+            run_uuid=uuid.uuid4().hex, experiment=exp, owner=actor, name=run_name,
+            start_time=_int(start_time, "start_time", now_ms()),
+        )
+        RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v) for k, v in tags.items()])
+    return run
+
+
+def _writable_run(actor, run_id):
+    run = run_get(actor, run_id)
+    tracking_require_write(actor, run, "run")
+    return run
+
+
+def run_update(*, actor, run_id, status=None, end_time=None, run_name=None):
+    run = _writable_run(actor, run_id)
+    fields = []
+    if status not in (None, ""):
+        if status not in RUN_STATUSES:
+            raise InvalidInput(f"Invalid run status {str(status)[:40]!r}.")
+        run.status = status
+        fields.append("status")
+    if end_time not in (None, ""):
+        run.end_time = _int(end_time, "end_time")
+        fields.append("end_time")
+    if run_name:
+        run.name = _text(run_name, "run_name", 250)
+        fields.append("name")
+        RunTag.objects.update_or_create(run=run, key="mlflow.runName", defaults={"value": run.name})
+    if fields:
+        run.save(update_fields=fields)
+    return run
+
+
+def run_delete(*, actor, run_id, restore=False):
+    run = _writable_run(actor, run_id)
+    run.lifecycle_stage = "active" if restore else "deleted"
+    run.save(update_fields=["lifecycle_stage"])
+
+
+def _param_rows(run, params):
+    rows = {}
+    for p in params:
+        if not isinstance(p, dict):
+            raise InvalidInput("Each param must be an object {key, value}.")
+        key, value = _tag(p.get("key"), p.get("value"))
+        if len(value) > MAX_PARAM_VALUE:
+            raise InvalidInput(f"Param value for {key!r} must be at most {MAX_PARAM_VALUE} characters.")
+        rows[key] = value
+    existing = dict(RunParam.objects.filter(run=run, key__in=list(rows)).values_list("key", "value"))
+    for key, value in rows.items():
+        if key in existing and existing[key] != value:
+            raise InvalidInput(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                f"with value='{existing[key][:100]}' for run ID='{run.run_uuid}'. Attempted logging new value "
+                f"'{value[:100]}'."
+            )
+    return [RunParam(run=run, key=k, value=v) for k, v in rows.items() if k not in existing]
+
+
+def _metric_row(run, m):
+    if not isinstance(m, dict):
+        raise InvalidInput("Each metric must be an object {key, value, timestamp, step}.")
+    key, _ = _tag(m.get("key"), "")
+    raw = m.get("value")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Metric {key!r} must have a numeric value, got {str(raw)[:40]!r}.") from None
+    is_nan = math.isnan(value)
+    if math.isinf(value):
+        value = math.copysign(1.7976931348623157e308, value)
+    return RunMetric(
+        run=run, key=key, value=None if is_nan else value, is_nan=is_nan,
+        timestamp=_int(m.get("timestamp"), "timestamp", now_ms()), step=_int(m.get("step"), "step", 0),
+        model_id=str(m.get("model_id") or "")[:64],
+    )
+
+
+def run_log_batch(*, actor, run_id, metrics=(), params=(), tags=()):
+    run = _writable_run(actor, run_id)
+    for what, items in (("metrics", metrics), ("params", params), ("tags", tags)):
+        if not isinstance(items, list):
+            raise InvalidInput(f"'{what}' must be a list.")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(f"A batch may hold at most {MAX_BATCH} {what}, got {len(items)}.")
+    with transaction.atomic():
+        RunParam.objects.bulk_create(_param_rows(run, params))
+        RunMetric.objects.bulk_create([_metric_row(run, m) for m in metrics])
+        for t in tags:
+            if not isinstance(t, dict):
+                raise InvalidInput("Each tag must be an object {key, value}.")
+            key, value = _tag(t.get("key"), t.get("value"))
+            RunTag.objects.update_or_create(run=run, key=key, defaults={"value": value})
+            if key == "mlflow.runName":
+                Run.objects.filter(pk=run.pk).update(name=value[:250])
+    return run
+
+
+def run_delete_tag(*, actor, run_id, key):
+    run = _writable_run(actor, run_id)
+    RunTag.objects.filter(run=run, key=key).delete()
+
+
+def run_log_inputs(*, actor, run_id, datasets=(), models=()):
+    run = _writable_run(actor, run_id)
+    with transaction.atomic():
+        for item in datasets or []:
+            if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+                raise InvalidInput("Each dataset input must be an object {tags, dataset}.")
+            d = item["dataset"]
+            dataset, _ = Dataset.objects.get_or_create(
+                experiment=run.experiment,
+                name=_text(d.get("name"), "dataset.name"),
+                digest=_text(d.get("digest"), "dataset.digest", 64),
+                defaults={
+                    "source_type": _text(d.get("source_type"), "dataset.source_type", 64, required=False),
+                    "source": _text(d.get("source"), "dataset.source", 100_000, required=False),
+                    "schema": _text(d.get("schema"), "dataset.schema", 1_000_000, required=False),
+                    "profile": _text(d.get("profile"), "dataset.profile", 100_000, required=False),
+                },
+            )
+            tags = [dict(zip(("key", "value"), _tag(t.get("key"), t.get("value")))) for t in item.get("tags") or []]
+            RunInput.objects.update_or_create(run=run, dataset=dataset, defaults={"tags": tags})
+    return run
+
+
+def run_log_outputs(*, actor, run_id, models=()):
+    run = _writable_run(actor, run_id)
+    with transaction.atomic():
+        for item in models or []:
+            logged = logged_model_get(actor, (item or {}).get("model_id"))
+            RunOutput.objects.update_or_create(
+                run=run, logged_model=logged, defaults={"step": _int(item.get("step"), "step", 0)}
+            )
+    return run
+
+
+def metric_history(user, run_id, key):
+    run = run_get(user, run_id)
+    key = _text(key, "metric_key", 250)
+    return RunMetric.objects.filter(run=run, key=key).order_by("step", "timestamp", "id")
+
+
+def latest_metrics(run):
+    latest = {}
+    for m in RunMetric.objects.filter(run=run).order_by("key", "step", "timestamp", "id"):
+        latest[m.key] = m
+    return list(latest.values())
+
+
+# --- Logged models ----------------------------------------------------------------------------
+def logged_models(user):
+    return tracking_visible(user, LoggedModel.objects.select_related("experiment", "owner"), "logged_model")
+
+
+def logged_model_get(user, model_id):
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
+        raise NotFound(f"Logged model with ID '{str(model_id)[:80]}' not found.")
+    obj = logged_models(user).filter(model_id=model_id).first()
+    if obj is None:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    return obj
+
+
+def logged_model_prefix(logged):
+    return f"mlartifacts/{logged.experiment_id}/models/{logged.model_id}/artifacts"
+
+
+def logged_model_uri(logged):
+    return f"mlflow-artifacts:/{logged.experiment_id}/models/{logged.model_id}/artifacts"
+
+
+def logged_model_create(*, actor, experiment_id, name="", model_type="", source_run_id="", tags=(), params=()):
+    exp = experiment_get(actor, experiment_id)
+    tracking_require_write(actor, exp, "experiment.log_into")
+    run = None
+    if source_run_id:
+        run = _writable_run(actor, source_run_id)
+        if run.experiment_id != exp.pk:
+            raise InvalidInput("The source run belongs to another experiment.")
+    name = _text(name, "name", 500, required=False) or f"model-{uuid.uuid4().hex[:8]}"
+    t = now_ms()
+    with transaction.atomic():
+        logged = LoggedModel.objects.create(
+            model_id=f"m-{uuid.uuid4().hex}", experiment=exp, run=run, owner=actor, name=name,
+            model_type=_text(model_type, "model_type", 500, required=False),
+            source_run_id=run.run_uuid if run else "", creation_timestamp=t, last_updated_timestamp=t,
+        )
+        _logged_tags(logged, tags)
+        _logged_params(logged, params)
+    return logged
+
+
+def _logged_tags(logged, tags):
+    for t in tags or []:
+        if not isinstance(t, dict):
+            raise InvalidInput("Each tag must be an object {key, value}.")
+        key, value = _tag(t.get("key"), t.get("value"))
+        LoggedModelTag.objects.update_or_create(logged_model=logged, key=key, defaults={"value": value})
+
+
+def _logged_params(logged, params):
+    for p in params or []:
+        if not isinstance(p, dict):
+            raise InvalidInput("Each param must be an object {key, value}.")
+        key, value = _tag(p.get("key"), p.get("value"))
+        LoggedModelParam.objects.update_or_create(logged_model=logged, key=key, defaults={"value": value})
+
+
+def _writable_logged_model(actor, model_id):
+    logged = logged_model_get(actor, model_id)
+    tracking_require_write(actor, logged, "logged_model")
+    return logged
+
+
+def logged_model_finalize(*, actor, model_id, status):
+    logged = _writable_logged_model(actor, model_id)
+    if status not in LOGGED_MODEL_STATUSES:
+        raise InvalidInput(f"Invalid logged model status {str(status)[:40]!r}.")
+    logged.status = status
+    logged.last_updated_timestamp = now_ms()
+    logged.save(update_fields=["status", "last_updated_timestamp"])
+    return logged
+
+
+def logged_model_set_tags(*, actor, model_id, tags):
+    logged = _writable_logged_model(actor, model_id)
+    with transaction.atomic():
+        _logged_tags(logged, tags)
+    return logged
+
+
+def logged_model_delete_tag(*, actor, model_id, key):
+    logged = _writable_logged_model(actor, model_id)
+    LoggedModelTag.objects.filter(logged_model=logged, key=key).delete()
+
+
+def logged_model_log_params(*, actor, model_id, params):
+    logged = _writable_logged_model(actor, model_id)
+    with transaction.atomic():
+        _logged_params(logged, params)
+
+
+def logged_model_delete(*, actor, model_id):
+    logged = _writable_logged_model(actor, model_id)
+    logged.lifecycle_stage = "deleted"
+    logged.save(update_fields=["lifecycle_stage"])
+
+
+def experiment_ids(user, ids):
+    """Visible experiment primary keys among `ids` (strings); invisible ones are dropped."""
+    numbers = []
+    for value in ids or []:
+        try:
+            numbers.append(int(value))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"Invalid experiment id {str(value)[:40]!r}.") from None
+    return list(experiments(user).filter(pk__in=numbers).values_list("pk", flat=True))
+
+
+def active(queryset):
+    return queryset.filter(~Q(lifecycle_stage="deleted"))
