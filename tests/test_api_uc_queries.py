@@ -1,0 +1,71 @@
+"""Lists are filtered in the database: the number of queries does not grow with the rows."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from registry import services
+from registry.models import ModelVersion
+
+from .conftest import SIGNATURE
+from .test_api_uc_support import uc  # noqa: F401
+
+
+def _queries(client, path, params=None):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path, params)
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries), response.json()
+
+
+def _grow_models(world, count):
+    for i in range(count):
+        model = services.model_create(actor=world.alice, schema=world.ml_team, name=f"m{i:02d}", description="d")
+        version = services.version_create(actor=world.alice, model=model, source="runs:/x/model", signature=SIGNATURE,
+                                          status=ModelVersion.READY)
+        services.alias_set(actor=world.alice, model=model, alias="Champion", version=version.version)
+
+
+def _grow_catalogs(world, count):
+    for i in range(count):
+        catalog = services.catalog_create(actor=world.admin, name=f"c{i:02d}")
+        services.grants_change(actor=world.admin, obj=catalog, changes=[{"principal": "alice", "add": ["USE CATALOG"]}])
+
+
+@pytest.mark.parametrize("who", ["alice", "admin"])
+def test_listing_models_costs_the_same_for_1_or_30_models(uc, world, who):
+    client = uc(who)
+    client.get("catalogs")  # the token row exists from here on
+    # 1 token + user · 2 the schema, with the caller's capabilities · 3 the visible models (owners,
+    # creator, schema, catalog joined) · 4 their aliases with the versions they point to.
+    few, body = _queries(client, "models", {"catalog_name": "prod", "schema_name": "ml_team"})
+    _grow_models(world, 30)
+    many, body = _queries(client, "models", {"catalog_name": "prod", "schema_name": "ml_team"})
+    assert len(body["registered_models"]) >= 31
+    assert all(m["aliases"] for m in body["registered_models"] if m["name"].startswith("m"))
+    assert many == few == 4
+    all_models, _ = _queries(client, "models")
+    assert all_models == 3  # no schema lookup
+
+
+@pytest.mark.parametrize("who", ["alice", "admin"])
+def test_listing_catalogs_costs_the_same_for_1_or_30_catalogs(uc, world, who):
+    client = uc(who)
+    client.get("catalogs")
+    few, _ = _queries(client, "catalogs")
+    _grow_catalogs(world, 30)
+    many, body = _queries(client, "catalogs")
+    assert len(body["catalogs"]) >= 31
+    assert many == few == 2  # 1 token + user · 2 the visible catalogs with owners and creator
+
+
+def test_listing_versions_costs_the_same_for_2_or_30_versions(uc, world):
+    client = uc("eve")
+    client.get("catalogs")
+    few, _ = _queries(client, "models/prod.ml_team.iris/versions")
+    for _ in range(28):
+        services.version_create(actor=world.alice, model=world.iris, source="runs:/x/model", signature=SIGNATURE)
+    many, body = _queries(client, "models/prod.ml_team.iris/versions")
+    assert len(body["model_versions"]) == 30
+    # 1 token + user · 2 the model with capabilities · 3 versions · 4 their aliases · 5 their tags
+    assert many == few == 5
