@@ -31,6 +31,17 @@ SIGNATURE = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _jobs_test_queue():
+    """Jobs queued by any test go to a queue of this session's own on Redis DB 15, never to a
+    development worker's queue (tests/jobs_support.py starts the workers that consume it)."""
+    from tests import jobs_support
+
+    jobs_support.use_test_queue()
+    yield
+    jobs_support.purge_test_queue()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
