@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .. import forms, permissions, selectors, services
 from .common import breadcrumb, domain_errors, edit_url, load, page_url
@@ -64,7 +64,7 @@ def tags_context(obj, tags, *, can_tag, form=None):
 
 
 # --- Home ---------------------------------------------------------------------------------
-@require_GET
+@require_safe
 @login_required
 def home(request):
     return render_home(request)
@@ -84,7 +84,7 @@ def render_home(request, *, form=None, status=200):
 
 
 # --- Catalog ------------------------------------------------------------------------------
-@require_GET
+@require_safe
 @login_required
 @domain_errors
 def catalog(request, catalog):
@@ -116,7 +116,7 @@ def render_catalog(request, obj, *, status=200, tab=None, **overrides):
 
 
 # --- Schema -------------------------------------------------------------------------------
-@require_GET
+@require_safe
 @login_required
 @domain_errors
 def schema(request, catalog, schema):
@@ -148,7 +148,7 @@ def render_schema(request, obj, *, status=200, tab=None, **overrides):
 
 
 # --- Model --------------------------------------------------------------------------------
-@require_GET
+@require_safe
 @login_required
 @domain_errors
 def model(request, catalog, schema, model):
@@ -215,7 +215,7 @@ def render_model(request, obj, *, status=200, tab=None, **overrides):
 
 
 # --- Version ------------------------------------------------------------------------------
-@require_GET
+@require_safe
 @login_required
 @domain_errors
 def version(request, catalog, schema, model, version):
@@ -281,7 +281,7 @@ VERSION_SORTS = {"name": "model__full_name", "-name": "-model__full_name", "vers
 SEARCH_PAGE_SIZE = 25
 
 
-@require_GET
+@require_safe
 @login_required
 def search(request):
     q = request.GET.get("q", "")[:200]
