@@ -263,8 +263,9 @@ def owner(request, kind, **names):
         except InvalidInput as exc:
             forms.add_domain_error(form, exc, "principal")
         else:
-            if permissions.is_visible(request.user, obj):
-                return _back(obj, "grants", tab="permissions")
-            parent = {"catalog": None, "schema": "catalog", "model": "schema"}[kind]
-            return redirect("home") if parent is None else _back(getattr(obj, parent))
+            try:  # freshly, through the selector: the old owner may see nothing of it now
+                return _back(load(request.user, kind, **names), "grants", tab="permissions")
+            except NotFound:
+                parent = {"catalog": None, "schema": "catalog", "model": "schema"}[kind]
+                return redirect("home") if parent is None else _back(getattr(obj, parent))
     return RENDERERS[kind](request, obj, status=400, tab="permissions", owner_form=form)
