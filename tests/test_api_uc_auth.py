@@ -134,6 +134,21 @@ def test_it_publishes_the_openapi_schema(client):
         assert f"/api/2.1/unity-catalog/{path}" in paths
 
 
-def test_the_openapi_schema_generates_without_warnings(db, tmp_path):
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
-    assert "/api/2.1/unity-catalog/catalogs" in (tmp_path / "schema.yaml").read_text()
+def test_the_uc_part_of_the_openapi_schema_is_valid_and_complete(db):
+    """Every UC operation is typed (no "unable to guess serializer"), and the whole document
+    is valid OpenAPI. `manage.py spectacular --validate --fail-on-warn` checks all APIs."""
+    from django.urls import include, path
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.validation import validate_schema
+
+    GENERATOR_STATS.reset()
+    patterns = [path("api/2.1/unity-catalog/", include("registry.api.uc.urls"))]
+    schema = SchemaGenerator(patterns=patterns).get_schema(request=None, public=True)
+    assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, (
+        dict(GENERATOR_STATS._warn_cache), dict(GENERATOR_STATS._error_cache),
+    )
+    validate_schema(schema)
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert len(operations) == 20
+    assert all(op["responses"].get("401") for op in operations)
