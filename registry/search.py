@@ -175,7 +175,7 @@ def parse_filter(text):
         if kind == "string":
             return _unquote(value), position + 1
         if kind == "number":
-            return value, position + 1
+            return (float(value) if "." in value else int(value)), position + 1
         raise InvalidInput(f"Invalid filter: expected a quoted value, got {value[:40]!r}.")
 
     while True:
@@ -265,6 +265,8 @@ def _string_q(field, op, value, lowercase=False):
 
 def _number_q(field, op, value, key):
     try:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
         number = int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"Invalid filter: {key} must be compared with an integer, got {str(value)[:40]!r}.") from None

@@ -1,0 +1,235 @@
+"""MLflow's search grammar through `registered-models/search` and `model-versions/search`:
+every key and operator, order_by, paging tokens, limits, and every malformed filter as a 400."""
+
+import pytest
+
+from registry import services
+from registry.models import ModelVersion
+from tests.mlflow_support import as_user, error
+
+P = "prod.ml_team."
+
+
+@pytest.fixture
+def shelf(world):
+    """Next to iris (alice) and fraud (ml-admins): alpha (team=Red, `my key`=v), beta (team=red),
+    gamma_1 (no team), a prompt — all owned by admin in prod.ml_team."""
+    a = world.admin
+    alpha = services.model_create(actor=a, schema=world.ml_team, name="alpha",
+                                  tags=[{"key": "team", "value": "Red"}, {"key": "my key", "value": "v"}])
+    beta = services.model_create(actor=a, schema=world.ml_team, name="Beta", tags=[{"key": "team", "value": "red"}])
+    gamma = services.model_create(actor=a, schema=world.ml_team, name="gamma_1")
+    services.model_create(actor=a, schema=world.ml_team, name="prompt1",
+                          tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
+    services.version_tag_set(actor=world.alice, version=world.v1, key="validation", value="approved")
+    return {"alpha": alpha, "beta": beta, "gamma": gamma}
+
+
+def models(user, **params):
+    response = as_user(user).get("registered-models/search", params)
+    assert response.status_code == 200, response.content
+    return [m["name"].removeprefix(P) for m in response.json()["registered_models"]]
+
+
+def versions(user, **params):
+    response = as_user(user).get("model-versions/search", params)
+    assert response.status_code == 200, response.content
+    return [(v["name"].removeprefix(P), v["version"]) for v in response.json()["model_versions"]]
+
+
+MODEL_FILTERS = [
+    ("", ["alpha", "beta", "fraud", "gamma_1", "iris"]),
+    (f"name = '{P}alpha'", ["alpha"]),
+    (f"name = '{P.upper()}ALPHA'", ["alpha"]),  # names are stored lowercase; = compares lowercased
+    (f"attribute.name = '{P}alpha'", ["alpha"]),
+    (f"attributes.name = \"{P}alpha\"", ["alpha"]),
+    (f"name != '{P}alpha'", ["beta", "fraud", "gamma_1", "iris"]),
+    (f"name LIKE '{P}a%'", ["alpha"]),
+    ("name LIKE 'PROD%'", []),  # LIKE is case-sensitive, on SQLite too
+    ("name ILIKE 'PROD.ML_TEAM.A%'", ["alpha"]),
+    (f"name LIKE '{P}gamm__1'", ["gamma_1"]),  # `_` is one character
+    (f"name LIKE '%.ml_team.%a'", ["alpha", "beta"]),
+    (f"name IN ('{P}alpha', '{P}beta', '{P}nope')", ["alpha", "beta"]),
+    (f"name NOT IN ('{P}alpha', '{P}beta')", ["fraud", "gamma_1", "iris"]),
+    ("tags.team = 'Red'", ["alpha"]),
+    ("tag.team = 'red'", ["beta"]),
+    ("tags.team != 'Red'", ["beta"]),  # only models carrying the tag, as MLflow's SQL store
+    ("tags.team LIKE 'R%'", ["alpha"]),
+    ("tags.team ILIKE 'r%'", ["alpha", "beta"]),
+    ("tags.`my key` = 'v'", ["alpha"]),
+    ("tags.task = 'classification'", ["iris"]),
+    ("tag.`mlflow.prompt.is_prompt` != 'true'", ["alpha", "beta", "fraud", "gamma_1", "iris"]),
+    (f"name = '{P}alpha' AND tags.`mlflow.prompt.is_prompt` != 'true'", ["alpha"]),
+    ("name LIKE 'prod%' and tags.team = 'red'", ["beta"]),
+    ("name LIKE '%' AND tags.team ILIKE 'RED' AND name != 'x'", ["alpha", "beta"]),
+]
+
+
+def test_every_model_key_and_operator(shelf):
+    for filter_string, expected in MODEL_FILTERS:
+        assert models("tom", filter=filter_string) == expected, filter_string
+
+
+def test_model_search_is_permission_filtered(shelf):
+    assert models("eve") == ["iris"]
+    assert models("tom") == ["alpha", "beta", "fraud", "gamma_1", "iris"]  # EXECUTE on the schema
+    assert models("gina", filter="name LIKE '%'") == ["fraud"]
+    assert models("oscar") == [] and models("cody") == [] and models("uma") == []
+    assert models("eve", filter=f"name = '{P}fraud'") == []
+
+
+def test_model_order_by(shelf):
+    assert models("tom", order_by="name DESC") == ["iris", "gamma_1", "fraud", "beta", "alpha"]
+    by_creation = models("tom", order_by="timestamp ASC")
+    assert by_creation == ["iris", "fraud", "alpha", "beta", "gamma_1"]
+    services.model_update(actor=shelf["alpha"].owner_user, model=shelf["beta"], description="touched")
+    assert models("tom", order_by="last_updated_timestamp DESC")[0] == "beta"
+    response = as_user("tom").client.get(
+        "/api/2.0/mlflow/registered-models/search?order_by=timestamp+DESC&order_by=name+ASC",
+        **as_user("tom").headers,
+    )
+    assert [m["name"].removeprefix(P) for m in response.json()["registered_models"]] == list(reversed(by_creation))
+
+
+def test_model_paging(shelf):
+    api = as_user("tom")
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"max_results": 2, **({"page_token": token} if token else {})}
+        body = api.get("registered-models/search", params).json()
+        seen += [m["name"] for m in body["registered_models"]]
+        pages += 1
+        token = body.get("next_page_token")
+        if not token:
+            break
+    assert pages == 3 and len(seen) == len(set(seen)) == 5
+    assert "next_page_token" not in api.get("registered-models/search", {"max_results": 5}).json()
+
+
+BAD_MODEL_PARAMS = [
+    {"filter": "tags.x IS NULL"},
+    {"filter": "name = 'a' OR name = 'b'"},
+    {"filter": "name = 'a"},
+    {"filter": "name = "},
+    {"filter": "name"},
+    {"filter": "foo = 'x'"},
+    {"filter": "run_id = 'x'"},  # a version key
+    {"filter": "name > 'a'"},
+    {"filter": "name = 5"},
+    {"filter": "name IN 'a'"},
+    {"filter": "name IN ('a'"},
+    {"filter": "tags.team IN ('a')"},
+    {"filter": "(name = 'a')"},
+    {"filter": "name = 'a' AND"},
+    {"filter": "name = 'a' name = 'b'"},
+    {"filter": "tags.`unclosed = 'a'"},
+    {"filter": "x" * 20_000},
+    {"max_results": "0"},
+    {"max_results": "1001"},
+    {"max_results": str(10**9)},
+    {"max_results": "ten"},
+    {"max_results": "-1"},
+    {"page_token": "not-a-token"},
+    {"page_token": "eyJvZmZzZXQiOiAtMX0="},  # {"offset": -1}
+    {"page_token": "e30="},  # {}
+    {"order_by": "sideways"},
+    {"order_by": "name SIDEWAYS"},
+    {"order_by": "version_number"},
+    {"order_by": "tags.team"},
+]
+
+
+def test_bad_model_searches_are_400(shelf):
+    for params in BAD_MODEL_PARAMS:
+        error(as_user("admin").get("registered-models/search", params), 400, "INVALID_PARAMETER_VALUE")
+
+
+VERSION_FILTERS = [
+    ("", [("fraud", "1"), ("iris", "2"), ("iris", "1")]),
+    (f"name = '{P}iris'", [("iris", "2"), ("iris", "1")]),
+    (f"name != '{P}iris'", [("fraud", "1")]),
+    ("name LIKE '%iris'", [("iris", "2"), ("iris", "1")]),
+    ("name ILIKE '%IRIS'", [("iris", "2"), ("iris", "1")]),
+    (f"name IN ('{P}fraud')", [("fraud", "1")]),
+    (f"name NOT IN ('{P}fraud')", [("iris", "2"), ("iris", "1")]),
+    ("run_id = 'abc'", [("iris", "1")]),
+    ("run_id != 'abc'", [("fraud", "1"), ("iris", "2")]),
+    ("run_id IN ('abc', 'ghi')", [("fraud", "1"), ("iris", "1")]),
+    ("run_id NOT IN ('abc', 'ghi')", [("iris", "2")]),
+    ("run_id LIKE 'a%'", [("iris", "1")]),
+    ("run_id ILIKE 'A%'", [("iris", "1")]),
+    ("source_path = 'runs:/abc/model'", [("iris", "1")]),
+    ("source_path != 'runs:/abc/model'", [("fraud", "1"), ("iris", "2")]),
+    ("source_path LIKE 'RUNS:%'", []),
+    ("source_path ILIKE 'RUNS:/ABC%'", [("iris", "1")]),
+    ("version_number = 1", [("fraud", "1"), ("iris", "1")]),
+    ("version_number = '2'", [("iris", "2")]),
+    ("version_number != 1", [("iris", "2")]),
+    ("version_number > 1", [("iris", "2")]),
+    ("version_number >= 1", [("fraud", "1"), ("iris", "2"), ("iris", "1")]),
+    ("version_number < 2", [("fraud", "1"), ("iris", "1")]),
+    ("version_number <= 1", [("fraud", "1"), ("iris", "1")]),
+    ("tags.validation = 'approved'", [("iris", "1")]),
+    ("tags.validation != 'approved'", []),
+    ("tag.validation LIKE 'app%'", [("iris", "1")]),
+    ("tags.validation ILIKE 'APP%'", [("iris", "1")]),
+    (f"name = '{P}iris' AND version_number > 1", [("iris", "2")]),
+]
+
+
+def test_every_version_key_and_operator(shelf):
+    # Default order: last_updated_timestamp DESC, name ASC, version_number DESC; pin it by name.
+    for filter_string, expected in VERSION_FILTERS:
+        got = versions("admin", filter=filter_string, order_by=["name ASC", "version_number DESC"])
+        assert got == expected, filter_string
+
+
+def test_version_order_and_default(shelf):
+    assert versions("admin", order_by="version_number ASC")[0][1] == "1"
+    assert versions("admin", order_by=["name DESC", "version_number ASC"]) == [("iris", "1"), ("iris", "2"), ("fraud", "1")]
+    services.version_update(actor=shelf["alpha"].owner_user, version=world_v(shelf, "iris", 1), description="x")
+    assert versions("admin")[0] == ("iris", "1")  # most recently updated first
+    assert versions("admin", order_by="creation_timestamp DESC")[0] == ("fraud", "1")
+
+
+def world_v(shelf, name, number):
+    return ModelVersion.objects.select_related("model").get(model__full_name=P + name, version=number)
+
+
+def test_version_search_is_permission_filtered(shelf):
+    assert versions("eve", order_by="version_number ASC") == [("iris", "1"), ("iris", "2")]
+    assert versions("eve", filter=f"name = '{P}fraud'") == []
+    assert versions("gina") == [("fraud", "1")]
+    assert versions("oscar") == [] and versions("cody") == []
+
+
+def test_version_paging(shelf):
+    api = as_user("admin")
+    first = api.get("model-versions/search", {"max_results": 2}).json()
+    assert len(first["model_versions"]) == 2 and first["next_page_token"]
+    second = api.get("model-versions/search", {"max_results": 2, "page_token": first["next_page_token"]}).json()
+    assert len(second["model_versions"]) == 1 and "next_page_token" not in second
+    names = {(v["name"], v["version"]) for v in first["model_versions"] + second["model_versions"]}
+    assert len(names) == 3
+
+
+BAD_VERSION_PARAMS = [
+    {"filter": "version_number LIKE '1'"},
+    {"filter": "version_number = 'one'"},
+    {"filter": "version_number = 1.5"},
+    {"filter": "version_number IN (1, 2)"},
+    {"filter": "source_path IN ('a')"},
+    {"filter": "run_id > 'a'"},
+    {"filter": "timestamp = 1"},
+    {"filter": "tags.x IS NOT NULL"},
+    {"filter": "run_id = 'a' OR run_id = 'b'"},
+    {"max_results": "200001"},
+    {"page_token": "%%%"},
+    {"order_by": "timestamp SIDEWAYS"},
+    {"order_by": "run_id"},
+]
+
+
+def test_bad_version_searches_are_400(shelf):
+    for params in BAD_VERSION_PARAMS:
+        error(as_user("admin").get("model-versions/search", params), 400, "INVALID_PARAMETER_VALUE")
