@@ -1,0 +1,92 @@
+"""Pages cost a constant number of queries whatever the number of rows they list."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from registry import services
+from registry.models import Alias, ModelVersion, RegisteredModel, VersionTag
+
+from .conftest import SIGNATURE
+
+
+def _count(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _add_versions(world, model, n):
+    start = model.last_version
+    ModelVersion.objects.bulk_create([
+        ModelVersion(model=model, version=start + i + 1, status=ModelVersion.READY, signature=SIGNATURE,
+                     run_id=f"run{i}", created_by=world.alice)
+        for i in range(n)
+    ])
+    RegisteredModel.objects.filter(pk=model.pk).update(last_version=start + n)
+    versions = list(ModelVersion.objects.filter(model=model).order_by("-version")[:20])
+    VersionTag.objects.bulk_create([VersionTag(version=v, key="k", value="v") for v in versions])
+    Alias.objects.bulk_create([Alias(model=model, version=v, name=f"alias{i}") for i, v in enumerate(versions[:5])])
+
+
+@pytest.mark.parametrize("persona", ["alice", "eve", "admin"])
+def test_the_model_page_costs_the_same_with_1_or_200_versions(client, world, persona):
+    # iris: 2 versions; a fresh model with 1, then with 200.
+    small = services.model_create(actor=world.alice, schema=world.ml_team, name="small")
+    services.version_create(actor=world.alice, model=small, signature=SIGNATURE, status=ModelVersion.READY)
+    services.grants_change(actor=world.alice, obj=small, changes=[{"principal": "eve", "add": ["EXECUTE"]}])
+    client.force_login(getattr(world, persona))
+    url = "/explore/prod/ml_team/small/"
+    one = _count(client, url)
+    small.refresh_from_db()
+    _add_versions(world, small, 199)
+    many = _count(client, url)
+    assert one == many, (one, many)
+    # 13 today: session, user, model with capabilities, version count, the model's aliases,
+    # running-jobs count (top bar), tree (catalogs, schemas, models), model tags, one page of
+    # versions, their aliases, their tags. One spare for the top bar growing.
+    assert many <= 14
+    body = client.get(url + "?page=2").content.decode()
+    assert "Page 2 of 4" in body
+
+
+def test_the_schema_page_costs_the_same_with_1_or_50_models(client, world):
+    schema = services.schema_create(actor=world.admin, catalog=world.prod, name="wide")
+    services.model_create(actor=world.admin, schema=schema, name="m0")
+    client.force_login(world.admin)
+    url = "/explore/prod/wide/"
+    one = _count(client, url)
+    for i in range(1, 50):
+        services.model_create(actor=world.admin, schema=schema, name=f"m{i}")
+    many = _count(client, url)
+    assert one == many, (one, many)
+    assert "m49" in client.get(url).content.decode()
+
+
+def test_the_schema_page_for_a_grantee_costs_the_same_with_1_or_50_models(client, world):
+    client.force_login(world.tom)
+    url = "/explore/prod/ml_team/"
+    one = _count(client, url)
+    for i in range(50):
+        services.model_create(actor=world.cody, schema=world.ml_team, name=f"c{i}")
+    assert _count(client, url) == one
+
+
+def test_search_costs_the_same_with_few_or_many_results(client, world):
+    client.force_login(world.admin)
+    one = _count(client, "/search/?q=iris")
+    small = services.model_create(actor=world.alice, schema=world.ml_team, name="iris_big")
+    _add_versions(world, small, 60)
+    assert _count(client, "/search/?q=iris") == one
+
+
+def test_the_version_page_costs_a_constant_number_of_queries(client, world):
+    client.force_login(world.eve)
+    url = "/explore/prod/ml_team/iris/versions/1/"
+    before = _count(client, url)
+    for i in range(20):
+        services.version_tag_set(actor=world.alice, version=world.v1, key=f"k{i}", value="v")
+    for i in range(5):
+        services.alias_set(actor=world.alice, model=world.iris, alias=f"a{i}x", version=1)
+    assert _count(client, url) == before
