@@ -10,7 +10,7 @@ MLFLOW_API.md "Source of a version" and BAD_INPUTS.md "Version sources". Accepte
 
 Everything else is refused with 400 INVALID_PARAMETER_VALUE before anything is written: other
 schemes (file:, http(s):, s3:, ftp:, dbfs:, plain or Windows paths), a host part, NUL or control
-characters, `#`, `?`, `;`, backslashes, and a `..` that leaves the run's or logged model's
+characters, `#`, `?`, `;`, backslashes, a `%` left after decoding, and a `..` that leaves the run's or logged model's
 artifact directory. The string is URL-decoded until it stops changing (at most 10 rounds) before
 any check, so `%2e%2e%2f` and `%252e…` are the same `../`. A `..` that stays inside the entity's
 own artifacts (`…/artifacts/model/..`) resolves lexically and is accepted, as MLflow accepts it.
@@ -84,6 +84,8 @@ def decode(source):
                 raise _invalid(source, f"it contains {label}")
         if any(ord(c) < 32 or ord(c) == 127 for c in raw):
             raise _invalid(source, "it contains a control character")
+    if "%" in text:
+        raise _invalid(source, "it contains a '%' that is not an escape")
     return text
 
 
