@@ -182,7 +182,7 @@ REST_FRAMEWORK = {
     # Authorization: Bearer <token> (MLFLOW_TRACKING_TOKEN).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry.api.auth.BearerTokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "registry.api.auth.GuardedBasicAuthentication",  # locks out repeated wrong passwords
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.StrictJSONParser"],  # size limit, no duplicate keys

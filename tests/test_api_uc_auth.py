@@ -152,3 +152,60 @@ def test_the_uc_part_of_the_openapi_schema_is_valid_and_complete(db):
     operations = [op for item in schema["paths"].values() for op in item.values()]
     assert len(operations) == 20
     assert all(op["responses"].get("401") for op in operations)
+
+
+# --- Repeated failed logins -----------------------------------------------------------------
+@pytest.fixture
+def lockout(settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_LOGIN_FAILURE_LIMIT = 3
+    settings.API_LOGIN_FAILURE_LIMIT_PER_ADDRESS = 5
+    settings.API_LOGIN_FAILURE_WINDOW = 60
+    yield
+    cache.clear()
+
+
+def test_it_locks_a_username_out_after_repeated_wrong_passwords(world, lockout):
+    client = APIClient()
+    for _ in range(3):
+        assert_error(client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "guess")), 401, "UNAUTHENTICATED")
+    response = client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"))
+    assert_error(response, 429, "REQUEST_LIMIT_EXCEEDED", "too many failed logins")
+    assert response.headers["Retry-After"] == "60"
+    # Other usernames still log in; a token still works for eve.
+    assert client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("alice", "alice-pass-123")).status_code == 200
+    token = Token.objects.create(user=world.eve)
+    assert client.get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {token.key}").status_code == 200
+
+
+def test_it_counts_failures_per_username_from_any_address(world, lockout):
+    for i in range(3):
+        APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "guess"), REMOTE_ADDR=f"10.0.0.{i}")
+    response = APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"),
+                               REMOTE_ADDR="10.0.0.99")
+    assert_error(response, 429, "REQUEST_LIMIT_EXCEEDED")
+    assert APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("alice", "alice-pass-123"),
+                           REMOTE_ADDR="10.0.0.99").status_code == 200
+
+
+def test_it_locks_an_address_out_after_wrong_passwords_for_many_usernames(world, lockout):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic(name, "guess"), REMOTE_ADDR="10.9.9.9")
+    response = APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("alice", "alice-pass-123"),
+                               REMOTE_ADDR="10.9.9.9")
+    assert_error(response, 429, "REQUEST_LIMIT_EXCEEDED")
+    assert APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("alice", "alice-pass-123"),
+                           REMOTE_ADDR="10.9.9.8").status_code == 200
+
+
+def test_a_successful_login_clears_the_username_count(world, lockout):
+    client = APIClient()
+    for _ in range(2):
+        client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "guess"), REMOTE_ADDR="10.0.0.1")
+    assert client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"),
+                      REMOTE_ADDR="10.0.0.2").status_code == 200
+    client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "guess"), REMOTE_ADDR="10.0.0.3")
+    assert client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"),
+                      REMOTE_ADDR="10.0.0.4").status_code == 200

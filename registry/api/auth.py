@@ -1,7 +1,85 @@
-from rest_framework.authentication import TokenAuthentication
+"""Who is calling the API: `Authorization: Bearer <token>` (MLFLOW_TRACKING_TOKEN; tokens from
+`manage.py create_api_token`) or HTTP basic (MLFLOW_TRACKING_USERNAME/PASSWORD). Never the
+session cookie: /api/ has no CSRF protection, so a cookie must not authenticate there.
+
+Repeated wrong passwords lock the username out for a while: after `API_LOGIN_FAILURE_LIMIT`
+(10) failures within `API_LOGIN_FAILURE_WINDOW` (900) seconds, basic auth for that username
+answers 429 without checking the password; tokens keep working. The client address is locked
+out the same way after `API_LOGIN_FAILURE_LIMIT_PER_ADDRESS` (100) failures, against password
+spraying — set it high behind a proxy, where every client shares the proxy's address. The counters live in Django's cache (per process
+with the default local-memory cache; configure a shared cache for several web processes).
+`login_guard` is usable by any other login form too.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.authentication import BasicAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 
 class BearerTokenAuthentication(TokenAuthentication):
     """`Authorization: Bearer <token>`, which is what MLFLOW_TRACKING_TOKEN sends."""
 
     keyword = "Bearer"
+
+
+class LoginGuard:
+    """Counts failed logins per username and per client address, over a window that starts at
+    the first failure."""
+
+    def _window(self):
+        return getattr(settings, "API_LOGIN_FAILURE_WINDOW", 900)
+
+    def _limits(self):
+        return (getattr(settings, "API_LOGIN_FAILURE_LIMIT", 10), getattr(settings, "API_LOGIN_FAILURE_LIMIT_PER_ADDRESS", 100))
+
+    def _keys(self, username, address):
+        digest = hashlib.sha256((username or "").lower().encode("utf-8", "replace")).hexdigest()
+        return [f"login-failures:user:{digest}", f"login-failures:addr:{address or '-'}"]
+
+    def check(self, username, address):
+        """Raise Throttled while either the username or the address is locked out."""
+        for key, limit in zip(self._keys(username, address), self._limits()):
+            if (cache.get(key) or 0) >= limit:
+                raise Throttled(wait=self._window(), detail="Too many failed logins; try again later.")
+
+    def failed(self, username, address):
+        window = self._window()
+        for key in self._keys(username, address):
+            if not cache.add(key, 1, timeout=window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add and incr
+                    cache.add(key, 1, timeout=window)
+
+    def succeeded(self, username, address):
+        cache.delete(self._keys(username, address)[0])
+
+
+login_guard = LoginGuard()
+
+
+class GuardedBasicAuthentication(BasicAuthentication):
+    """HTTP basic with `login_guard`: a locked-out username or address gets 429 before any
+    password is checked."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        address = request.META.get("REMOTE_ADDR") if request is not None else None
+        login_guard.check(userid, address)
+        try:
+            result = super().authenticate_credentials(userid, password, request)
+        except AuthenticationFailed:
+            login_guard.failed(userid, address)
+            raise
+        login_guard.succeeded(userid, address)
+        return result
+
+
+# The OpenAPI schema describes it as plain HTTP basic (drf-spectacular finds extensions by class).
+from drf_spectacular.authentication import BasicScheme  # noqa: E402
+
+
+class GuardedBasicScheme(BasicScheme):
+    target_class = GuardedBasicAuthentication
