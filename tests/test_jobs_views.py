@@ -1,0 +1,260 @@
+"""Jobs pages, progress endpoints, the Files tab, downloads and the Copy form. Jobs are run here
+by calling the domain (`jobs.job_run`) in-process; the Celery path itself is covered by
+tests/test_jobs_integration.py with a real worker."""
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from registry import jobs, services, storage
+from registry.errors import Forbidden, InvalidInput
+from registry.models import Job, ModelVersion, VersionFile
+from tests import jobs_support as js
+
+SOURCE = "mlartifacts/7/run1/artifacts/model"
+
+
+@pytest.fixture
+def artifacts(tmp_path, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "artifacts"), "allow_overwrite": True},
+        },
+    }
+    return tmp_path / "artifacts"
+
+
+@pytest.fixture
+def ready(world, artifacts):
+    """iris v3, registered from a multi-file source by running its job in-process."""
+    world.expected = js.write_model_source(SOURCE)
+    version, job = jobs.job_create_register(
+        actor=world.alice, model=world.iris, source_prefix=SOURCE, run_id="run1",
+        lineage_inputs=[{"name": "iris_train", "source_type": "delta_table", "source": "prod.data.iris", "context": "training"}],
+    )
+    jobs.job_run(job.pk)
+    version.refresh_from_db()
+    job.refresh_from_db()
+    assert version.status == ModelVersion.READY, job.message
+    return version, job
+
+
+@pytest.fixture
+def broker_down():
+    from catalog_explorer.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    yield
+    app.conf.broker_url = before
+
+
+def _version_url(name, version, *rest):
+    c, s, m = version.model.full_name.split(".")
+    return reverse(name, args=[c, s, m, version.version, *rest])
+
+
+def test_it_answers_404_for_another_users_job_progress(client, world, ready):
+    version, job = ready
+    url = reverse("job_progress", args=[job.pk])
+    for who in ("oscar", "eve", "tom"):  # eve and tom see the version, but the job is alice's
+        client.force_login(getattr(world, who))
+        assert client.get(url).status_code == 404
+    client.force_login(world.alice)
+    response = client.get(url)
+    assert response.status_code == 286  # finished: htmx stops polling
+    assert b"100%" in response.content and b"READY" in response.content
+
+
+def test_progress_polls_while_the_job_runs_and_stops_when_it_ends(client, world, artifacts):
+    js.write_model_source(SOURCE)
+    version, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    client.force_login(world.alice)
+    queued = client.get(reverse("job_progress", args=[job.pk]))
+    assert queued.status_code == 200 and b'hx-trigger="every 1s"' in queued.content
+    model_url = reverse("jobs_model_progress", args=["prod", "ml_team", "iris"])
+    assert client.get(model_url).status_code == 200
+
+    jobs.job_run(job.pk)
+    done = client.get(reverse("job_progress", args=[job.pk]))
+    assert done.status_code == 286 and b"hx-trigger" not in done.content
+    assert done["HX-Trigger"] == "jobs-finished"
+    since = client.get(model_url + "?since=0")
+    assert since.status_code == 286 and b"version 3</a> is" in since.content and b"READY" in since.content
+
+    client.force_login(world.eve)  # a reader of the model sees its version's progress
+    assert client.get(_version_url("jobs_version_progress", version)).status_code == 286
+    client.force_login(world.oscar)
+    assert client.get(_version_url("jobs_version_progress", version)).status_code == 404
+    assert client.get(model_url).status_code == 404
+
+
+def test_the_files_tab_shows_tree_checksums_and_the_parsed_mlmodel(client, world, ready):
+    version, _ = ready
+    client.force_login(world.eve)
+    response = client.get(reverse("version", args=["prod", "ml_team", "iris", version.version]) + "?tab=files")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for path, sha in world.expected.items():
+        assert path.rsplit("/", 1)[-1] in html and sha in html
+    assert "metadata/" in html and "notes/" in html  # the tree's directories
+    for text in ("sklearn", "python_function", "sepal_length", "tensor int64", "Input example", "5.1"):
+        assert text in html
+
+
+def test_a_file_downloads_as_an_attachment_never_rendered(client, world, ready, artifacts):
+    version, _ = ready
+    client.force_login(world.eve)
+    response = client.get(_version_url("jobs_file_download", version, "metadata/notes/readme.md"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment;") and "readme.md" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == world.expected["metadata/notes/readme.md"]
+
+    for bad in ("nope.txt", "../../../../etc/passwd", "metadata/../MLmodel"):
+        assert client.get(_version_url("jobs_file_download", version, "x").replace("/x", "/" + bad)).status_code == 404
+    client.force_login(world.oscar)
+    assert client.get(_version_url("jobs_file_download", version, "MLmodel")).status_code == 404
+
+
+def test_the_whole_version_downloads_as_a_zip(client, world, ready):
+    version, _ = ready
+    client.force_login(world.alice)
+    response = client.get(_version_url("jobs_version_zip", version))
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert {n: hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist()} == world.expected
+
+
+def test_copy_lists_only_owned_models_and_lands_on_the_target_model_page(client, world, ready):
+    version, _ = ready
+    target = services.model_create(actor=world.alice, schema=world.ml_team, name="iris_prod")
+    client.force_login(world.alice)
+    page = client.get(_version_url("jobs_version_copy", version)).content.decode()
+    assert "prod.ml_team.iris_prod" in page and "prod.ml_team.fraud" not in page
+    version_page = client.get(reverse("version", args=["prod", "ml_team", "iris", version.version])).content.decode()
+    assert "Copy this version" in version_page and 'value="prod.ml_team.iris_prod"' in version_page
+
+    response = client.post(_version_url("jobs_version_copy", version), {"target": "prod.ml_team.iris_prod"})
+    assert response.status_code == 302 and response["Location"] == reverse("model", args=["prod", "ml_team", "iris_prod"])
+    copy = ModelVersion.objects.get(model=target)
+    assert (copy.status, copy.copied_from_id) == (ModelVersion.PENDING, version.pk)
+    job = Job.objects.get(version=copy)
+    assert (job.kind, job.state, job.created_by) == (Job.COPY, Job.QUEUED, world.alice)
+
+
+def test_copy_onto_a_model_the_user_does_not_own_is_refused_and_changes_nothing(client, world, ready):
+    version, _ = ready
+    before = ModelVersion.objects.count()
+    client.force_login(world.tom)  # sees iris and fraud, owns neither
+    page = client.get(_version_url("jobs_version_copy", version)).content.decode()
+    assert "You own no model to copy into" in page
+    response = client.post(_version_url("jobs_version_copy", version), {"target": "prod.ml_team.fraud"})
+    assert response.status_code == 403 and "requires ownership" in response.content.decode()
+    client.force_login(world.alice)  # cannot see fraud at all: it is not offered, and not found
+    response = client.post(_version_url("jobs_version_copy", version), {"target": "prod.ml_team.fraud"})
+    assert response.status_code == 400 and "Choose one of the models you own" in response.content.decode()
+    with pytest.raises(Forbidden):
+        jobs.job_create_copy(actor=world.tom, source_version=version, target_model=world.fraud)
+    assert ModelVersion.objects.count() == before and not Job.objects.filter(kind=Job.COPY).exists()
+
+
+def test_only_a_ready_version_can_be_copied(world, artifacts):
+    js.write_model_source(SOURCE)
+    pending, _ = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    with pytest.raises(InvalidInput, match="Only a READY version"):
+        jobs.job_create_copy(actor=world.alice, source_version=pending, target_model=world.iris)
+
+
+@pytest.mark.parametrize("prefix", ["mlartifacts/../registry/versions/1", "/etc", "registry/versions/1", "mlartifacts/1/./x", ""])
+def test_register_refuses_sources_outside_the_artifact_area(world, artifacts, prefix):
+    before = ModelVersion.objects.count()
+    with pytest.raises(InvalidInput):
+        jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=prefix)
+    assert ModelVersion.objects.count() == before
+
+
+def test_register_needs_ownership_of_the_model(world, artifacts):
+    with pytest.raises(Forbidden):
+        jobs.job_create_register(actor=world.tom, model=world.iris, source_prefix=SOURCE)
+
+
+def test_when_the_broker_is_down_actions_say_so_and_change_nothing(client, world, ready, broker_down):
+    version, _ = ready
+    services.model_create(actor=world.alice, schema=world.ml_team, name="iris_prod")
+    counts = (ModelVersion.objects.count(), Job.objects.count(), VersionFile.objects.count())
+    with pytest.raises(jobs.BackgroundUnavailable, match="Background work is unavailable"):
+        jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    with pytest.raises(jobs.BackgroundUnavailable):
+        services.version_delete(actor=world.alice, version=version)
+    with pytest.raises(jobs.BackgroundUnavailable):
+        services.model_delete(actor=world.alice, model=world.iris)
+    client.force_login(world.alice)
+    response = client.post(_version_url("jobs_version_copy", version), {"target": "prod.ml_team.iris_prod"})
+    assert response.status_code == 503 and "Background work is unavailable" in response.content.decode()
+    assert (ModelVersion.objects.count(), Job.objects.count(), VersionFile.objects.count()) == counts
+    # Pages still browse.
+    assert client.get(reverse("version", args=["prod", "ml_team", "iris", version.version]) + "?tab=files").status_code == 200
+    assert client.get(reverse("jobs")).status_code == 200
+    # A model without versions needs no job: it can still be deleted.
+    services.model_delete(actor=world.alice, model=world.iris.__class__.objects.get(full_name="prod.ml_team.iris_prod"))
+
+
+def test_a_failed_file_removal_is_retried_then_reported(world, ready, monkeypatch, artifacts):
+    version, _ = ready
+    prefix = storage.version_prefix(version.pk)
+    services.version_delete(actor=world.alice, version=version)
+    job = Job.objects.get(kind=Job.DELETE)
+    assert job.target_name == f"prod.ml_team.iris/{version.version}"
+
+    def refuse(self, name):
+        raise PermissionError(13, "Permission denied", name)
+
+    monkeypatch.setattr(type(storage.artifact_storage()), "delete", refuse)
+    published = []
+    monkeypatch.setattr(jobs, "_publish", lambda job_id, countdown=None: published.append(job_id))
+    for attempt in (1, 2):
+        jobs.job_run(job.pk)
+        job.refresh_from_db()
+        assert job.state == Job.QUEUED and "retrying" in job.message and job.attempts == attempt
+    jobs.job_run(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.FAILED and "after 3 attempts" in job.message and "model.pkl" in job.message
+    assert published == [job.pk, job.pk]
+    assert js.stored_files(artifacts, prefix)  # reported, not hidden
+
+
+def test_the_jobs_page_lists_my_jobs_newest_first(client, world, ready, artifacts):
+    version, register_job = ready
+    services.version_delete(actor=world.alice, version=world.v1)
+    client.force_login(world.alice)
+    html = client.get(reverse("jobs")).content.decode()
+    assert html.index("<strong>Delete files</strong>") < html.index("<strong>Register</strong>")
+    assert f"prod.ml_team.iris/{version.version}" in html and "100%" in html
+    client.force_login(world.eve)
+    assert "No jobs yet" in client.get(reverse("jobs")).content.decode()
+    client.logout()
+    assert client.get(reverse("jobs")).status_code == 302
+
+
+def test_progress_writes_are_throttled(world, artifacts, monkeypatch):
+    js.write_model_source(SOURCE)
+    _, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    job = jobs.job_claim(job.pk)
+    writes = []
+    real = jobs.job_progress
+    monkeypatch.setattr(jobs, "job_progress", lambda j, **kw: (writes.append(1), real(j, **kw)))
+    progress = jobs.Progress(job)
+    progress.totals(1000, 1000 * 4096)
+    for _ in range(1000):
+        progress.add_bytes(4096)
+        progress.file_done()
+    assert len(writes) <= 3  # one for the totals, then at most one per PROGRESS_INTERVAL
