@@ -54,8 +54,13 @@ web: migrate static
 worker: migrate
 	$(BIN)/celery -A catalog_explorer worker -l info
 
-# -p xdist only when workers are asked for, so TEST_WORKERS=0 gives plain tracebacks.
+# xdist only when workers are asked for, so TEST_WORKERS=0 gives plain tracebacks.
+# Each run gets a VAR_DIR of its own (test database file, stored artifacts, broker folder), so
+# two runs in one checkout never share or delete each other's files; set VAR_DIR to keep one.
 test: venv
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/catalog-explorer-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	export VAR_DIR="$${VAR_DIR:-$$tmp}"; \
+	echo "$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)   (VAR_DIR=$$VAR_DIR)"; \
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 check: venv

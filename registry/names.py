@@ -1,6 +1,7 @@
 """Validation of names, aliases and tags: MLflow's rules and Unity Catalog's, whichever is
 stricter. Every failure raises `InvalidInput` with a message naming the rule broken."""
 
+import posixpath
 import re
 import unicodedata
 
@@ -104,7 +105,9 @@ def validate_tag(key, value):
             f"The tag key {key[:80]!r} may contain only letters, digits, underscores, hyphens, "
             "periods, spaces, colons and slashes."
         )
-    if key.startswith("/") or ".." in key.split("/") or "//" in key or key.startswith(".."):
+    # A key that a path normalisation would change (`a/./b`, `a/`, `a//b`, `a/../b`) resolves to
+    # another key when tags are written as files (MLflow's rule); `..` and `/` may not lead.
+    if key.startswith(("/", "..")) or posixpath.normpath(key) != key:
         raise InvalidInput(f"The tag key {key[:80]!r} must not look like a path (leading '/' or '..').")
     if value is None:
         value = ""

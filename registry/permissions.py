@@ -222,8 +222,41 @@ def capabilities(user, obj):
     annotated = getattr(obj, CAP_USER_FIELD, False) == _user_key(user) and all(hasattr(obj, f) for f in fields)
     if annotated:
         return frozenset(p for p in CAPABILITIES[cls] if getattr(obj, _cap_field(p)))
-    row = with_capabilities(user, cls.objects.filter(pk=obj.pk)).values(*fields).first() or {}
-    return frozenset(p for p in CAPABILITIES[cls] if row.get(_cap_field(p)))
+    if _is_nobody(user):
+        return frozenset()
+    if _is_bypass(user):
+        exists = cls.objects.filter(pk=obj.pk).exists()  # a deleted object is not found, even by admins
+        return frozenset(CAPABILITIES[cls]) if exists else frozenset()
+    row = _capability_row(user, cls, obj.pk)
+    return frozenset(p for p, held in zip(CAPABILITIES[cls], row or ()) if held)
+
+
+# The single-object capability query is the same SQL for every user and object but for the two
+# ids: build it once per table (Django spends ~20 ms assembling its EXISTS subqueries) with
+# sentinel ids, then run it with the real ones. Same rule, same SQL as `with_capabilities`.
+_SENTINEL_USER, _SENTINEL_OBJ = -7_654_321_001, -7_654_321_002
+_SQL_CACHE = {}
+
+
+def _capability_row(user, cls, pk):
+    from django.db import connections, router
+
+    alias = router.db_for_read(cls)
+    key = (alias, connections[alias].vendor, cls)
+    if key not in _SQL_CACHE:
+        stand_in = get_user_model()(pk=_SENTINEL_USER, is_active=True, is_superuser=False)
+        fields = [_cap_field(p) for p in CAPABILITIES[cls]]
+        qs = with_capabilities(stand_in, cls.objects.filter(pk=_SENTINEL_OBJ)).values_list(*fields)
+        sql, params = qs.query.sql_with_params()
+        if _SENTINEL_USER not in params or _SENTINEL_OBJ not in params:  # ids inlined: never cache
+            raise AssertionError("capability query does not take the user and object ids as parameters")
+        _SQL_CACHE[key] = (sql, tuple(params))
+    sql, params = _SQL_CACHE[key]
+    ids = {_SENTINEL_USER: user.pk, _SENTINEL_OBJ: pk}
+    params = [ids.get(p, p) if isinstance(p, int) and not isinstance(p, bool) else p for p in params]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def is_visible(user, obj):
