@@ -117,6 +117,16 @@ def test_it_answers_a_json_404_for_unknown_endpoints(uc):
         assert_error(uc("admin").get(path), 404, "NOT_FOUND", "endpoint")
 
 
+def test_it_answers_a_json_404_in_mlflow_style_elsewhere_under_api(uc):
+    client = uc("admin").client
+    for path in ("/api/", "/api/2.0/unknown", "/api/2.1/other-catalog/x", "/api/2.0/mlflow/no-such-thing"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND", path
+    response = client.get("/api/<script>x</script>")
+    assert b"<script" not in response.content
+
+
 def test_it_answers_a_json_405_for_a_wrong_method(uc):
     response = uc("admin").client.put(BASE + "catalogs/prod", {"comment": "x"}, format="json")
     assert_error(response, 405, "BAD_REQUEST")

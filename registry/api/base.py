@@ -6,12 +6,13 @@ only in `error_style`. Writes (POST, PUT, PATCH, DELETE) carrying a body must sa
 their fields come from that body only, never from the query string.
 """
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.views import APIView
 
 from registry.errors import InvalidInput
 
-from .errors import MLFLOW
+from .errors import MLFLOW, EndpointNotFound
 from .parsers import StrictJSONParser
 from .renderers import SafeJSONRenderer
 
@@ -47,3 +48,14 @@ class ApiView(APIView):
         if not isinstance(data, dict):
             raise InvalidInput("The request body must be a JSON object.")
         return data
+
+
+@extend_schema(exclude=True)
+class EndpointNotFoundView(ApiView):
+    """The last route of an API: a JSON 404 in the API's style instead of an HTML page.
+    `EndpointNotFoundView.as_view(error_style=UC)` for the Unity Catalog API."""
+
+    def _answer(self, request, *args, **kwargs):
+        raise EndpointNotFound(f"No API endpoint {request.method[:10]} {request.path[:200]}.")
+
+    get = post = put = patch = delete = _answer

@@ -83,6 +83,14 @@ MLFLOW = ErrorStyle(
 )
 
 
+class EndpointNotFound(RegistryError):
+    """No route: MLflow's ENDPOINT_NOT_FOUND, Unity Catalog's NOT_FOUND."""
+
+    error_code = "ENDPOINT_NOT_FOUND"
+    uc_error_code = "NOT_FOUND"
+    status = 404
+
+
 def error_response(style, status, message, code=None, headers=None):
     """The one place the error body is built; also for views that answer an error directly."""
     return Response(

@@ -1,6 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
+
+from .base import EndpointNotFoundView
 
 urlpatterns = [
     path("2.1/unity-catalog/", include("registry.api.uc.urls")),
@@ -14,4 +16,6 @@ urlpatterns = [
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
         name="api-schema",
     ),
+    # Anything else under /api/: a JSON 404 (MLflow's ENDPOINT_NOT_FOUND), not an HTML page.
+    re_path(r"^.*$", EndpointNotFoundView.as_view(), name="api-unknown"),
 ]

@@ -2,6 +2,8 @@
 
 from django.urls import path, re_path
 
+from ..base import EndpointNotFoundView
+from ..errors import UC
 from . import views
 
 urlpatterns = [
@@ -14,5 +16,5 @@ urlpatterns = [
     path("models/<str:full_name>/versions", views.VersionsView.as_view(), name="uc-versions"),
     path("models/<str:full_name>/versions/<str:version>", views.VersionView.as_view(), name="uc-version"),
     path("permissions/<str:securable_type>/<str:full_name>", views.PermissionsView.as_view(), name="uc-permissions"),
-    re_path(r"^.*$", views.UnknownEndpointView.as_view(), name="uc-unknown"),
+    re_path(r"^.*$", EndpointNotFoundView.as_view(error_style=UC), name="uc-unknown"),
 ]

@@ -13,7 +13,6 @@ import binascii
 from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound as EndpointNotFound
 from rest_framework.response import Response
 
 from registry import names, selectors, services
@@ -318,14 +317,3 @@ class PermissionsView(UCView):
         data = _valid(s.PermissionsUpdateIn, self.body())
         services.grants_change(actor=request.user, obj=obj, changes=data["changes"])
         return Response(_assignments(obj))
-
-
-# --- Anything else under the prefix -----------------------------------------------------------
-@extend_schema(exclude=True)
-class UnknownEndpointView(UCView):
-    """A JSON 404 in the UC shape rather than Django's HTML page."""
-
-    def _answer(self, request, *args, **kwargs):
-        raise EndpointNotFound("No such Unity Catalog endpoint.")
-
-    get = post = put = patch = delete = _answer
