@@ -253,7 +253,7 @@ def _metric_row(run, m):
 def run_log_batch(*, actor, run_id, metrics=(), params=(), tags=()):
     run = _writable_run(actor, run_id)
     for what, items in (("metrics", metrics), ("params", params), ("tags", tags)):
-        if not isinstance(items, list):
+        if not isinstance(items, (list, tuple)):
             raise InvalidInput(f"'{what}' must be a list.")
         if len(items) > MAX_BATCH:
             raise InvalidInput(f"A batch may hold at most {MAX_BATCH} {what}, got {len(items)}.")

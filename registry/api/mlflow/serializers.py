@@ -126,7 +126,6 @@ def logged_model_out(logged):
             "last_updated_timestamp_ms": logged.last_updated_timestamp,
             "artifact_uri": tracking.logged_model_uri(logged),
             "status": logged.status,
-            "creator_id": _username(logged.owner),
             "model_type": logged.model_type,
             "source_run_id": logged.source_run_id,
             "status_message": logged.status_message,
