@@ -165,6 +165,37 @@ def wait_finished(job, timeout=30):
     return job
 
 
+# --- Fixtures (import them into a test module) ---------------------------------------------
+@pytest.fixture(scope="module")
+def artifact_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture
+def artifacts(artifact_dir, settings):
+    """The same artifact directory for this process and its workers, emptied before each test."""
+    import shutil
+
+    for child in artifact_dir.iterdir():
+        shutil.rmtree(child)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(artifact_dir), "allow_overwrite": True},
+        },
+    }
+    return artifact_dir
+
+
+@pytest.fixture(scope="module")
+def worker(artifact_dir, tmp_path_factory, django_db_setup, django_db_blocker):
+    """One worker process for a module's tests (solo pool: one job at a time)."""
+    require_redis()
+    with running_worker(artifact_dir, tmp_path_factory.mktemp("logs")) as w:
+        yield w
+
+
 # --- Model sources in artifact storage ------------------------------------------------------
 SIGNATURE_YAML = {
     "inputs": json.dumps(

@@ -10,41 +10,13 @@ from django.db import transaction
 from registry import jobs, services, storage, tasks
 from registry.models import Job, ModelVersion, VersionFile, VersionInput
 from tests import jobs_support as js
+from tests.jobs_support import artifact_dir, artifacts, worker  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SOURCE = "mlartifacts/1/0123abcd/artifacts/model"
 INPUTS = [{"name": "iris_train", "digest": "a1b2c3", "source_type": "delta_table",
            "source": "prod.ml_team.iris_train", "context": "training"}]
-
-
-@pytest.fixture(scope="module")
-def artifact_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("artifacts")
-
-
-@pytest.fixture
-def artifacts(artifact_dir, settings):
-    """The same artifact directory for this process and its workers, emptied before each test."""
-    import shutil
-
-    for child in artifact_dir.iterdir():
-        shutil.rmtree(child)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(artifact_dir), "allow_overwrite": True},
-        },
-    }
-    return artifact_dir
-
-
-@pytest.fixture(scope="module")
-def worker(artifact_dir, tmp_path_factory, django_db_setup, django_db_blocker):
-    js.require_redis()
-    with js.running_worker(artifact_dir, tmp_path_factory.mktemp("logs")) as w:
-        yield w
 
 
 @pytest.fixture
