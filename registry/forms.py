@@ -23,13 +23,25 @@ def add_domain_error(form, exc, default_field=None):
     return form
 
 
-class DescriptionForm(forms.Form):
+class PageForm(forms.Form):
+    """Several forms share a page: each gets its own id prefix so labels point at its fields."""
+
+    id_prefix = "id"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class DescriptionForm(PageForm):
+    id_prefix = "desc"
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 8}), label="Description (Markdown)", strip=False
     )
 
 
-class TagForm(forms.Form):
+class TagForm(PageForm):
+    id_prefix = "tag"
     key = forms.CharField(max_length=250, label="Tag key")
     value = forms.CharField(max_length=5000, required=False, label="Tag value", strip=False)
 
@@ -38,7 +50,8 @@ class TagDeleteForm(forms.Form):
     key = forms.CharField(max_length=250)
 
 
-class AliasForm(forms.Form):
+class AliasForm(PageForm):
+    id_prefix = "alias"
     alias = forms.CharField(max_length=255, label="Alias")
     version = forms.CharField(max_length=12, label="Version")
 
@@ -47,11 +60,12 @@ class AliasDeleteForm(forms.Form):
     alias = forms.CharField(max_length=255)
 
 
-class RenameForm(forms.Form):
+class RenameForm(PageForm):
+    id_prefix = "rename"
     new_name = forms.CharField(max_length=767, label="New name")
 
 
-class ConfirmDeleteForm(forms.Form):
+class ConfirmDeleteForm(PageForm):
     """The person types the full name of what goes; checked here against the real name."""
 
     confirm_name = forms.CharField(max_length=800, label="Type the full name to confirm", strip=False)
@@ -67,7 +81,8 @@ class ConfirmDeleteForm(forms.Form):
         return value
 
 
-class GrantForm(forms.Form):
+class GrantForm(PageForm):
+    id_prefix = "grant"
     principal = forms.CharField(max_length=160, label="Principal (user or group)")
     privilege = forms.ChoiceField(label="Privilege")
 
@@ -81,11 +96,13 @@ class RevokeForm(forms.Form):
     privilege = forms.CharField(max_length=40)
 
 
-class OwnerForm(forms.Form):
+class OwnerForm(PageForm):
+    id_prefix = "owner"
     principal = forms.CharField(max_length=160, label="New owner (user or group)")
 
 
-class CreateForm(forms.Form):
+class CreateForm(PageForm):
+    id_prefix = "create"
     name = forms.CharField(max_length=255, label="Name")
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Description (Markdown)", strip=False

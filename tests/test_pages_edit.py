@@ -110,7 +110,7 @@ def test_a_bad_tag_key_is_an_error_next_to_the_key(client, world):
     response = c.post(E_IRIS + "tag/set/", {"key": "../etc", "value": "v"})
     assert response.status_code == 400
     body = response.content.decode()
-    assert "must not look like a path" in body and 'id="id_key-error"' in body
+    assert "must not look like a path" in body and 'id="tag_key-error"' in body
     assert not ModelTag.objects.filter(key="../etc").exists()
 
 
