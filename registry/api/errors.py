@@ -15,7 +15,6 @@ A view picks its style with the class attribute `error_style` (see `registry.api
 the default is MLFLOW). Nothing else is needed: raise domain errors, let DRF raise its own.
 """
 
-import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -28,8 +27,6 @@ from rest_framework.views import set_rollback
 from registry.errors import RegistryError
 
 from .parsers import PayloadTooLarge
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
