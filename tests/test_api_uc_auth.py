@@ -219,3 +219,42 @@ def test_a_successful_login_clears_the_username_count(world, lockout):
     client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "guess"), REMOTE_ADDR="10.0.0.3")
     assert client.get(BASE + "catalogs", HTTP_AUTHORIZATION=_basic("eve", "eve-pass-123"),
                       REMOTE_ADDR="10.0.0.4").status_code == 200
+
+
+# --- Every API route decides who may call it ------------------------------------------------
+PUBLIC_API_ROUTES = {"api/schema/"}  # the OpenAPI document: routes, never data
+
+
+def _api_routes():
+    """Every URL pattern under /api/, with sample values for its parameters."""
+    import re
+
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            route = str(p.pattern)
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + route)
+            elif isinstance(p, URLPattern):
+                yield prefix + route
+
+    samples = {"int": "1", "path": "a/b", "str": "x", "slug": "x", "uuid": "00000000-0000-0000-0000-000000000000"}
+    for route in walk(get_resolver().url_patterns, ""):
+        if not route.startswith("api/"):
+            continue
+        sample = re.sub(r"<(?:(\w+):)?\w+>", lambda m: samples.get(m.group(1) or "str", "x"), route)
+        yield route, "/" + sample.replace("^", "").replace(".*$", "anything").replace("$", "")
+
+
+@pytest.mark.django_db
+def test_every_api_route_refuses_anonymous_callers():
+    routes = list(_api_routes())
+    assert len(routes) > 20
+    client = APIClient()
+    for route, url in routes:
+        if route in PUBLIC_API_ROUTES:
+            continue
+        for method in ("get", "post", "patch", "put", "delete"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 401, (method, route, url, response.status_code)
