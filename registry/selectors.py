@@ -132,7 +132,7 @@ def models_with_counts(user, schema):
     return models(user, schema).annotate(version_count=Count("versions", distinct=True))
 
 
-def search(user, text="", *, status=None, tag=None, alias=None, creator=None):
+def search(user, text="", *, status=None, tag=None, alias=None, creator=None, catalog=None, schema=None):
     """Models and versions matching free text (name, tag, alias, creator) with facets.
     Returns (models_qs, versions_qs), both permission-filtered."""
     text = (text or "").strip()
@@ -159,6 +159,12 @@ def search(user, text="", *, status=None, tag=None, alias=None, creator=None):
     if creator:
         model_qs = model_qs.filter(created_by__username=creator)
         version_qs = version_qs.filter(created_by__username=creator)
+    if catalog:
+        model_qs = model_qs.filter(schema__catalog__name=catalog.lower())
+        version_qs = version_qs.filter(model__schema__catalog__name=catalog.lower())
+    if schema:
+        model_qs = model_qs.filter(schema__name=schema.lower())
+        version_qs = version_qs.filter(model__schema__name=schema.lower())
     return model_qs, version_qs.order_by("-updated_at", "-version")
 
 

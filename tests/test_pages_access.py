@@ -204,3 +204,13 @@ def test_unknown_urls_get_the_404_page(client, world):
     response = get(client, world.alice, "/no/such/page/")
     assert response.status_code == 404
     assert b"Not found" in response.content
+
+
+def test_search_facets_by_catalog_and_schema(client, world):
+    body = get(client, world.admin, "/search/?catalog=staging").content.decode()
+    assert "staging.ml_team.churn" in body and "prod.ml_team.iris" not in body
+    body = get(client, world.admin, "/search/?catalog=prod&schema=ml_team").content.decode()
+    assert "prod.ml_team.iris" in body and "staging.ml_team.churn" not in body
+    # a catalog the user cannot see is not offered and finds nothing
+    body = get(client, world.eve, "/search/?catalog=staging").content.decode()
+    assert 'value="staging"' not in body and "staging.ml_team.churn" not in body

@@ -307,3 +307,11 @@ def test_catalog_grants_by_the_admin(client, world):
     c = as_user(client, world.admin)
     assert c.post("/edit/catalog/staging/grant/", {"principal": "alice", "privilege": "USE CATALOG"}).status_code == 302
     assert as_user(client, world.alice).get("/explore/staging/").status_code == 200
+
+
+def test_a_refused_htmx_edit_replaces_the_page_body_with_the_reason(client, world):
+    c = as_user(client, world.tom)
+    response = c.post(E_IRIS + "description/", {"description": "x"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert response["HX-Retarget"] == "#main" and response["HX-Reselect"] == "#main"
+    assert b"requires ownership" in response.content

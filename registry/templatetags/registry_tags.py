@@ -107,8 +107,21 @@ def change_text(value):
     if isinstance(value, dict):
         parts = []
         for key, item in value.items():
+            if item in (None, "", [], {}):
+                continue
             shown = item if isinstance(item, (str, int, float, bool)) or item is None else ", ".join(map(str, item))
             shown = str(shown)
             parts.append(f"{key}: {shown[:80]}{'…' if len(shown) > 80 else ''}")
         return "; ".join(parts)
     return str(value)[:160]
+
+
+@register.filter
+def plain(text):
+    """A Markdown description as one line of plain text (for table cells). Returned unsafe, so
+    the template escapes it again."""
+    import html
+
+    from django.utils.html import strip_tags
+
+    return " ".join(html.unescape(strip_tags(markdown.render(text or ""))).split())

@@ -285,7 +285,7 @@ SEARCH_PAGE_SIZE = 25
 @login_required
 def search(request):
     q = request.GET.get("q", "")[:200]
-    facets = {key: request.GET.get(key, "")[:200] for key in ("status", "tag", "alias", "creator")}
+    facets = {key: request.GET.get(key, "")[:200] for key in ("catalog", "schema", "status", "tag", "alias", "creator")}
     models_qs, versions_qs = selectors.search(request.user, q, **{k: v or None for k, v in facets.items()})
     model_sort = request.GET.get("msort", "name")
     version_sort = request.GET.get("vsort", "-created")
@@ -300,6 +300,7 @@ def search(request):
             "q": q,
             "facets": facets,
             "statuses": [s for s, _ in selectors.ModelVersion.STATUSES],
+            "catalog_names": [c.name for c in selectors.catalogs(request.user)],
             "model_page": model_page,
             "version_page": version_page,
             "msort": model_sort if model_sort in MODEL_SORTS else "name",
