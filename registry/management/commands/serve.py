@@ -49,7 +49,9 @@ class Command(BaseCommand):
             # one machine (two checkouts, two ports) would fight over it. We do not use it.
             commands["web"].append("--no-control-socket")
         if not no_worker:
-            commands["worker"] = [sys.executable, "-m", "celery", "-A", "catalog_explorer", "worker", "-l", "info"]
+            # -B: this one worker also runs the beat schedule (the periodic sweep of stale jobs).
+            # Workers started elsewhere run without it: beat must run exactly once.
+            commands["worker"] = [sys.executable, "-m", "celery", "-A", "catalog_explorer", "worker", "-B", "-l", "info"]
 
         self._print_banner(host, port, no_worker)
         children = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
@@ -106,7 +108,7 @@ class Command(BaseCommand):
             "  as 'admin' (superuser) or the demo users 'alice' and 'bob': their passwords were printed",
             "  once, when `seed_demo` created them. Forgot one? "
             f"{manage} changepassword <username>",
-            f"  Worker: {'not started (--no-worker)' if no_worker else 'celery, broker ' + broker}",
+            f"  Worker: {'not started (--no-worker)' if no_worker else 'celery with beat, broker ' + broker}",
             "  Ctrl-C stops everything.",
             "",
         ]
