@@ -42,8 +42,11 @@ class DescriptionForm(PageForm):
 
 class TagForm(PageForm):
     id_prefix = "tag"
-    key = forms.CharField(max_length=250, label="Tag key")
-    value = forms.CharField(max_length=5000, required=False, label="Tag value", strip=False)
+    key = forms.CharField(max_length=250, label="Tag key", widget=forms.TextInput(attrs={"placeholder": "task"}))
+    value = forms.CharField(
+        max_length=5000, required=False, label="Tag value", strip=False,
+        widget=forms.TextInput(attrs={"placeholder": "classification"}),
+    )
 
 
 class TagDeleteForm(forms.Form):
@@ -52,8 +55,10 @@ class TagDeleteForm(forms.Form):
 
 class AliasForm(PageForm):
     id_prefix = "alias"
-    alias = forms.CharField(max_length=255, label="Alias")
-    version = forms.CharField(max_length=12, label="Version")
+    alias = forms.CharField(max_length=255, label="Alias", widget=forms.TextInput(attrs={"placeholder": "Champion"}))
+    version = forms.CharField(
+        max_length=12, label="Version", widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "3"})
+    )
 
 
 class AliasDeleteForm(forms.Form):
@@ -83,7 +88,10 @@ class ConfirmDeleteForm(PageForm):
 
 class GrantForm(PageForm):
     id_prefix = "grant"
-    principal = forms.CharField(max_length=160, label="Principal (user or group)")
+    principal = forms.CharField(
+        max_length=160, label="Principal (user or group)",
+        widget=forms.TextInput(attrs={"placeholder": "alice, ml-admins or group:ml-admins"}),
+    )
     privilege = forms.ChoiceField(label="Privilege")
 
     def __init__(self, *args, level, **kwargs):
@@ -98,7 +106,9 @@ class RevokeForm(forms.Form):
 
 class OwnerForm(PageForm):
     id_prefix = "owner"
-    principal = forms.CharField(max_length=160, label="New owner (user or group)")
+    principal = forms.CharField(
+        max_length=160, label="New owner (user or group)", widget=forms.TextInput(attrs={"placeholder": "ml-admins"})
+    )
 
 
 class CreateForm(PageForm):

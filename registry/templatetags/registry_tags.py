@@ -125,3 +125,12 @@ def plain(text):
     from django.utils.html import strip_tags
 
     return " ".join(html.unescape(strip_tags(markdown.render(text or ""))).split())
+
+
+@register.filter
+def control(field):
+    """A form field's widget, marked invalid and tied to its error message when it has one."""
+    attrs = {}
+    if field.errors:
+        attrs = {"aria-invalid": "true", "aria-describedby": f"{field.id_for_label}-error"}
+    return field.as_widget(attrs=attrs)
