@@ -214,3 +214,15 @@ def test_search_facets_by_catalog_and_schema(client, world):
     # a catalog the user cannot see is not offered and finds nothing
     body = get(client, world.eve, "/search/?catalog=staging").content.decode()
     assert 'value="staging"' not in body and "staging.ml_team.churn" not in body
+
+
+def test_the_version_page_says_why_registration_failed_or_that_it_is_pending(client, world):
+    from registry import services
+    from registry.models import ModelVersion
+
+    services.version_set_status(version=world.v1, status=ModelVersion.FAILED, message="MLmodel has no signature")
+    body = get(client, world.eve, IRIS_V1).content.decode()
+    assert "Registration failed." in body and "MLmodel has no signature" in body and "badge-failed" in body
+    services.version_set_status(version=world.v1, status=ModelVersion.PENDING)
+    body = get(client, world.eve, IRIS_V1).content.decode()
+    assert "Registration in progress." in body and "badge-pending" in body
