@@ -86,7 +86,7 @@ class Worker:
         self.log = Path(log_dir) / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.proc = None
 
-    def start(self, timeout=40):
+    def start(self, timeout=60):
         cmd = [
             sys.executable, "-m", "celery", "-A", "catalog_explorer", "worker", "-P", "solo", "-Q", self.queue,
             "-n", f"{self.queue}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
@@ -154,7 +154,7 @@ def wait_for(predicate, timeout=30, interval=0.1, what="the condition"):
     raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
 
 
-def wait_finished(job, timeout=30):
+def wait_finished(job, timeout=60):
     from registry.models import Job
 
     def done():

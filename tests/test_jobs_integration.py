@@ -128,18 +128,18 @@ def test_delete_removes_metadata_at_once_and_files_in_a_job(world, artifacts, wo
 
 def test_a_worker_killed_mid_copy_never_leaves_a_ready_version_with_wrong_files(world, artifacts, tmp_path):
     js.require_redis()
-    expected = js.write_model_source(SOURCE, weights_bytes=1_000_000, extra_files=3)  # ~4 MB
+    expected = js.write_model_source(SOURCE, weights_bytes=1_000_000, extra_files=5)  # ~6 MB: ~4 s
     # Workers of this test's own (the module's worker must not take the job), copying slowly.
     with js.queue_of_its_own(f"{js.QUEUE}-kill") as queue:
-        slow = {"ARTIFACT_COPY_MAX_BYTES_PER_SECOND": 1_500_000, "queue": queue}
+        slow = {"ARTIFACT_COPY_MAX_BYTES_PER_SECOND": 1_500_000, "queue": queue}  # 1 MiB chunks
         with js.running_worker(artifacts, tmp_path, **slow) as first:
             version, job = _register(world)
 
             def copying():
                 job.refresh_from_db()
-                return job.state == Job.RUNNING and 0 < job.bytes_done < job.bytes_total // 2
+                return job.state == Job.RUNNING and job.bytes_done > 0 and job.files_done < job.files_total - 2
 
-            js.wait_for(copying, timeout=20, interval=0.05, what="the copy to be under way")
+            js.wait_for(copying, timeout=30, interval=0.05, what="the copy to be under way")
             first.kill()
         job.refresh_from_db()
         assert job.state == Job.RUNNING and job.files_done < job.files_total
@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_copy_never_leaves_a_ready_version_with_wrong_files(
             assert swept["requeued"] == [job.pk]
             job.refresh_from_db()
             assert job.state in (Job.QUEUED, Job.RUNNING) and "stopped responding" in job.message
-            js.wait_finished(job, timeout=40)
+            js.wait_finished(job, timeout=60)
     version.refresh_from_db()
     assert (job.state, version.status, job.attempts) == (Job.SUCCEEDED, ModelVersion.READY, 2), job.message
     _assert_files_match(artifacts, version, expected)
