@@ -315,3 +315,18 @@ def test_a_refused_htmx_edit_replaces_the_page_body_with_the_reason(client, worl
     assert response.status_code == 403
     assert response["HX-Retarget"] == "#main" and response["HX-Reselect"] == "#main"
     assert b"requires ownership" in response.content
+
+
+def test_tampered_hidden_fields_never_cause_a_server_error(client, world):
+    c = as_user(client, world.alice)
+    response = c.post(E_IRIS + "alias/", {"alias": "X1", "version": "1", "from_version": "abc"})
+    assert response.status_code == 302 and response["Location"].startswith(IRIS)
+    response = c.post(E_IRIS + "alias/", {"alias": "latest", "version": "1", "from_version": "99"})
+    assert response.status_code == 404
+    response = c.post(E_IRIS + "revoke/", {"principal": "nobody", "privilege": "EXECUTE"})
+    assert response.status_code == 400 and b"No user or group is named" in response.content
+    response = c.post(E_IRIS + "revoke/", {"principal": "eve", "privilege": "USE CATALOG"})
+    assert response.status_code == 400 and b"cannot be granted on a registered model" in response.content
+    response = c.post(E_IRIS + "tag/delete/", {"key": ""})
+    assert response.status_code == 302
+    assert c.get("/explore/prod/ml_team/iris/versions/0/").status_code in (400, 404)

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from .. import selectors
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..models import Catalog, ModelVersion, RegisteredModel, Schema
 
 KINDS = ("catalog", "schema", "model", "version")
@@ -24,7 +24,8 @@ def error_page(request, status, message):
 
 
 def domain_errors(view):
-    """NotFound → 404 page; Forbidden → 403 page naming the missing privilege."""
+    """NotFound → 404 page; Forbidden → 403 page naming the missing privilege; bad input no form
+    field could hold (a tampered hidden field, a version number in the URL) → 400 page."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -34,6 +35,8 @@ def domain_errors(view):
             return error_page(request, 404, exc.message)
         except Forbidden as exc:
             return error_page(request, 403, exc.message)
+        except InvalidInput as exc:
+            return error_page(request, 400, exc.message)
 
     return wrapper
 

@@ -149,11 +149,17 @@ def tag_delete(request, kind, **names):
 
 
 # --- Aliases ------------------------------------------------------------------------------
+def _from_version(request):
+    """The version page an alias form was sent from (to go back there), if any."""
+    value = request.POST.get("from_version", "")
+    return value if value.isdigit() and len(value) < 10 else None
+
+
 @post_view
 def alias_set(request, catalog, schema, model):
     obj = load(request.user, "model", catalog, schema, model)
     form = forms.AliasForm(request.POST)
-    back_to = request.POST.get("from_version")
+    back_to = _from_version(request)
     if form.is_valid():
         try:
             services.alias_set(actor=request.user, model=obj, **form.cleaned_data)
@@ -174,7 +180,7 @@ def alias_delete(request, catalog, schema, model):
     form = forms.AliasDeleteForm(request.POST)
     if form.is_valid():
         services.alias_delete(actor=request.user, model=obj, alias=form.cleaned_data["alias"])
-    back_to = request.POST.get("from_version")
+    back_to = _from_version(request)
     if back_to:
         return redirect(reverse("version", args=[catalog, schema, model, back_to]) + "#aliases")
     return _back(obj, "aliases")
