@@ -380,7 +380,8 @@ def _copy_files(job, version, plan):
         size, sha = storage.copy_file(src, f"{dest}/{rel}", on_bytes=progress.add_bytes, max_rate=rate)
         if expected_sha is not None and (size, sha) != (expected_size, expected_sha):
             raise JobFailed(f"The source file {rel} does not match its recorded checksum; nothing was copied.")
-        check_size, check_sha = storage.sha256_of(f"{dest}/{rel}")
+        # Re-read what was written; the heartbeat goes on meanwhile, so a live run is never swept.
+        check_size, check_sha = storage.sha256_of(f"{dest}/{rel}", on_bytes=lambda n: progress.maybe_flush())
         if (check_size, check_sha) != (size, sha):
             raise JobFailed(f"The copy of {rel} differs from its source (size or sha256); nothing was kept.")
         written.append((rel, size, sha))
