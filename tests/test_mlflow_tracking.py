@@ -1,0 +1,212 @@
+"""MLflow tracking endpoints and the artifact proxy: owners see and change their experiments,
+runs and logged models (Default experiment shared, its runs private); the proxy refuses every
+path attack of BAD_INPUTS.md "Artifact paths" with a 400 and reads nothing outside storage."""
+
+import os
+
+import pytest
+
+from registry import storage, tracking
+from registry.models import Experiment, RunParam
+from tests.mlflow_support import artifact_root, as_user, error  # noqa: F401 — fixture
+
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+@pytest.fixture
+def run(world, artifact_root):  # noqa: F811
+    body = as_user("alice").post("runs/create", {"experiment_id": "0", "run_name": "train"}).json()["run"]
+    return body["info"]
+
+
+# --- Experiments ------------------------------------------------------------------------------
+def test_experiments(world):
+    alice, eve = as_user("alice"), as_user("eve")
+    default = alice.get("experiments/get", {"experiment_id": "0"}).json()["experiment"]
+    assert default["name"] == "Default" and default["artifact_location"] == "mlflow-artifacts:/0"
+    error(alice.get("experiments/get-by-name", {"experiment_name": "iris"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    exp_id = alice.post("experiments/create", {"name": "iris"}).json()["experiment_id"]
+    assert alice.get("experiments/get-by-name", {"experiment_name": "iris"}).json()["experiment"]["experiment_id"] == exp_id
+    error(alice.post("experiments/create", {"name": "iris"}), 400, "RESOURCE_ALREADY_EXISTS")
+    error(alice.post("experiments/create", {"name": "x", "artifact_location": "/etc"}), 400, "INVALID_PARAMETER_VALUE")
+    error(alice.post("experiments/create", {"name": "x" * 600}), 400, "INVALID_PARAMETER_VALUE")
+    # eve neither sees alice's experiment nor may log into it.
+    error(eve.get("experiments/get", {"experiment_id": exp_id}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.get("experiments/get-by-name", {"experiment_name": "iris"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.post("runs/create", {"experiment_id": exp_id}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert [e["name"] for e in eve.post("experiments/search", {"max_results": 10}).json()["experiments"]] == ["Default"]
+    assert {e["name"] for e in alice.post("experiments/search", {}).json()["experiments"]} == {"Default", "iris"}
+    assert {e["name"] for e in as_user("admin").get("experiments/search").json()["experiments"]} == {"Default", "iris"}
+    error(alice.post("experiments/search", {"filter": "tags.x = 'y'"}), 400, "INVALID_PARAMETER_VALUE")
+    assert Experiment.objects.get(pk=exp_id).owner == world.alice
+
+
+# --- Runs -------------------------------------------------------------------------------------
+def test_runs(world, run):
+    alice = as_user("alice")
+    run_id = run["run_id"]
+    assert run["artifact_uri"] == f"mlflow-artifacts:/0/{run_id}/artifacts" and run["run_name"] == "train"
+    assert alice.post("runs/log-parameter", {"run_id": run_id, "run_uuid": run_id, "key": "lr", "value": "0.1"}).json() == {}
+    assert alice.post("runs/log-parameter", {"run_id": run_id, "key": "lr", "value": "0.1"}).status_code == 200  # same value
+    error(alice.post("runs/log-parameter", {"run_id": run_id, "key": "lr", "value": "0.2"}), 400, "INVALID_PARAMETER_VALUE")
+    for step, value in enumerate([0.5, 0.7, 0.9]):
+        alice.post("runs/log-metric", {"run_id": run_id, "key": "acc", "value": value, "timestamp": 1000 + step, "step": step})
+    batch = {
+        "run_id": run_id,
+        "metrics": [{"key": "loss", "value": "NaN", "timestamp": 1, "step": 0}],
+        "params": [{"key": "depth", "value": "3"}],
+        "tags": [{"key": "mlflow.source.name", "value": "train.py"}],
+    }
+    assert alice.post("runs/log-batch", batch).json() == {}
+    datasets = [{"tags": [{"key": "mlflow.data.context", "value": "training"}],
+                 "dataset": {"name": "iris", "digest": "abc123", "source_type": "code", "source": "{}"}}]
+    assert alice.post("runs/log-inputs", {"run_id": run_id, "datasets": datasets}).json() == {}
+    history = alice.get("metrics/get-history", {"run_id": run_id, "metric_key": "acc"}).json()["metrics"]
+    assert [m["value"] for m in history] == [0.5, 0.7, 0.9]
+    assert alice.post("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": 5000}).json()["run_info"]["status"] == "FINISHED"
+    got = alice.get("runs/get", {"run_id": run_id}).json()["run"]
+    assert {m["key"]: m["value"] for m in got["data"]["metrics"]} == {"acc": 0.9, "loss": "NaN"}
+    assert {p["key"] for p in got["data"]["params"]} == {"lr", "depth"}
+    assert got["inputs"]["dataset_inputs"][0]["dataset"]["name"] == "iris"
+    assert got["info"]["end_time"] == 5000
+    assert [r["info"]["run_id"] for r in alice.post("runs/search", {"experiment_ids": ["0"]}).json()["runs"]] == [run_id]
+    error(alice.post("runs/search", {"experiment_ids": ["0"], "filter": "params.lr = '0.1'"}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_runs_are_their_owners(world, run):
+    eve = as_user("eve")
+    run_id = run["run_id"]
+    error(eve.get("runs/get", {"run_id": run_id}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.post("runs/log-parameter", {"run_id": run_id, "key": "x", "value": "1"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.post("runs/log-batch", {"run_id": run_id, "params": [{"key": "x", "value": "1"}]}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.post("runs/update", {"run_id": run_id, "status": "KILLED"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.get("metrics/get-history", {"run_id": run_id, "metric_key": "acc"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert eve.post("runs/search", {"experiment_ids": ["0"]}).json() == {"runs": []}
+    assert not RunParam.objects.filter(key="x").exists()
+    assert as_user("admin").get("runs/get", {"run_id": run_id}).status_code == 200
+
+
+# --- Logged models ----------------------------------------------------------------------------
+def test_logged_models(world, run):
+    alice, eve = as_user("alice"), as_user("eve")
+    created = alice.post("logged-models", {"experiment_id": "0", "name": "model", "source_run_id": run["run_id"],
+                                           "model_type": "sklearn", "tags": [{"key": "a", "value": "b"}]}).json()["model"]
+    mid = created["info"]["model_id"]
+    assert created["info"]["artifact_uri"] == f"mlflow-artifacts:/0/models/{mid}/artifacts"
+    assert created["info"]["status"] == "LOGGED_MODEL_PENDING"
+    done = alice.patch(f"logged-models/{mid}", {"model_id": mid, "status": "LOGGED_MODEL_READY"}).json()["model"]
+    assert done["info"]["status"] == "LOGGED_MODEL_READY"
+    alice.patch(f"logged-models/{mid}/tags", {"tags": [{"key": "mlflow.modelVersions", "value": "[]"}]})
+    assert {t["key"] for t in alice.get(f"logged-models/{mid}").json()["model"]["info"]["tags"]} == {"a", "mlflow.modelVersions"}
+    found = alice.post("logged-models/search", {"experiment_ids": ["0"], "filter": "name = 'model'"}).json()["models"]
+    assert [m["info"]["model_id"] for m in found] == [mid]
+    assert alice.post("logged-models/search", {"experiment_ids": ["0"], "filter": "name = 'other'"}).json() == {"models": []}
+    error(alice.post("logged-models/search", {"experiment_ids": ["0"], "filter": "name = 'a' OR name = 'b'"}), 400, "INVALID_PARAMETER_VALUE")
+    error(eve.get(f"logged-models/{mid}"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.patch(f"logged-models/{mid}", {"status": "LOGGED_MODEL_READY"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert eve.post("logged-models/search", {"experiment_ids": ["0"]}).json() == {"models": []}
+    error(eve.post("logged-models", {"experiment_id": "0", "source_run_id": run["run_id"]}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(alice.get("logged-models/m-nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+# --- Artifact proxy ---------------------------------------------------------------------------
+def test_artifacts_round_trip(world, run, artifact_root):  # noqa: F811
+    alice = as_user("alice")
+    base = f"{ART}/0/{run['run_id']}/artifacts"
+    assert alice.put_bytes(f"{base}/model/MLmodel", b"flavors: {}\n", "text/plain").status_code == 200
+    assert alice.put_bytes(f"{base}/model/model.pkl", b"\x00\x01" * 1000).status_code == 200
+    assert (artifact_root / "mlartifacts/0" / run["run_id"] / "artifacts/model/MLmodel").read_bytes() == b"flavors: {}\n"
+    listing = alice.get(ART, {"path": f"0/{run['run_id']}/artifacts"}).json()
+    assert listing == {"files": [{"path": "model", "is_dir": True}]}
+    listing = alice.get(ART, {"path": f"0/{run['run_id']}/artifacts/model"}).json()["files"]
+    assert listing == [{"path": "MLmodel", "is_dir": False, "file_size": 12},
+                       {"path": "model.pkl", "is_dir": False, "file_size": 2000}]
+    assert alice.get(ART, {"path": f"0/{run['run_id']}/artifacts/empty"}).json() == {}
+    response = alice.get(f"{base}/model/MLmodel")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"flavors: {}\n"
+    error(alice.get(f"{base}/model/missing"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(alice.get(f"{base}/model"), 404, "RESOURCE_DOES_NOT_EXIST")  # a directory is not a file
+
+
+def test_uploaded_html_is_never_rendered(world, run, artifact_root):  # noqa: F811
+    alice = as_user("alice")
+    base = f"{ART}/0/{run['run_id']}/artifacts"
+    for name, body in (("evil.html", b"<script>alert(1)</script>"), ("evil.svg", b"<svg onload=alert(1)/>")):
+        alice.put_bytes(f"{base}/{name}", body, "text/html")
+        response = alice.get(f"{base}/{name}")
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["Content-Disposition"].startswith("attachment")
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_artifacts_are_their_owners(world, run, artifact_root):  # noqa: F811
+    base = f"{ART}/0/{run['run_id']}/artifacts"
+    as_user("alice").put_bytes(f"{base}/a.txt", b"secret")
+    eve = as_user("eve")
+    error(eve.get(f"{base}/a.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.get(ART, {"path": f"0/{run['run_id']}/artifacts"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(eve.put_bytes(f"{base}/a.txt", b"overwritten"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(as_user(None).get(f"{base}/a.txt"), 401, "UNAUTHENTICATED")
+    assert (artifact_root / "mlartifacts/0" / run["run_id"] / "artifacts/a.txt").read_bytes() == b"secret"
+
+
+def test_artifact_path_attacks_are_400(world, run, artifact_root, tmp_path):  # noqa: F811
+    alice = as_user("alice")
+    run_id = run["run_id"]
+    outside = tmp_path / "outside.txt"
+    outside.write_text("do not read")
+    run_dir = artifact_root / "mlartifacts/0" / run_id / "artifacts"
+    run_dir.mkdir(parents=True)
+    os.symlink(outside, run_dir / "link.txt")
+    os.symlink(tmp_path, run_dir / "linkdir")
+    gets = [
+        f"{ART}/0/{run_id}/artifacts/%2E%2E%2F%2E%2E%2Fpath",
+        f"{ART}/0/{run_id}/artifacts/..%2f..%2f..%2f{run_id}",
+        f"{ART}/0/{run_id}/artifacts/%252e%252e%252f%252e%252e%252fx",  # double-encoded
+        f"{ART}/0/{run_id}/artifacts/passwd%00.jpg",
+        f"{ART}//etc/passwd",
+        f"{ART}/file://etc/passwd",
+        f"{ART}/C:/Windows/win.ini",
+        f"{ART}/0/{run_id}/artifacts/a\\..\\..\\x",
+        f"{ART}/0/{run_id}/artifacts/link.txt",  # symlink out of storage
+        f"{ART}/0/{run_id}/artifacts/linkdir/outside.txt",
+        f"{ART}/0/{run_id}/artifacts/./x",
+        f"{ART}/0/{run_id}/notartifacts/x",
+        f"{ART}/0",
+        f"{ART}/mlartifacts/0/{run_id}/artifacts/x",
+    ]
+    for url in gets:
+        response = alice.get(url)
+        assert response.status_code == 400, (url, response.status_code)
+        assert b"do not read" not in b"".join(getattr(response, "streaming_content", [response.content]))
+    for path in ["../../../../etc/passwd", f"0/{run_id}/artifacts/../../../../etc", "/etc", "%2e%2e%2f", "",
+                 f"0/{run_id}/artifacts/linkdir"]:
+        error(alice.get(ART, {"path": path}), 400, "INVALID_PARAMETER_VALUE")
+    for url in [f"{ART}/0/{run_id}/artifacts/..%2f..%2fescape.txt", f"{ART}/0/{run_id}/escape.txt",
+                f"{ART}/0/{run_id}/artifacts/linkdir/new.txt", f"{ART}/0/{run_id}/artifacts"]:
+        response = alice.put_bytes(url, b"x")
+        assert response.status_code == 400, (url, response.status_code)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["artifacts", "outside.txt"])
+    assert not (artifact_root / "mlartifacts/0" / "escape.txt").exists()
+
+
+def test_version_files_are_read_with_execute(world, artifact_root):  # noqa: F811
+    from django.core.files.base import ContentFile
+
+    storage.artifact_storage().save(f"{storage.version_prefix(world.v1.pk)}/MLmodel", ContentFile(b"flavors: {}\n"))
+    url = f"{ART}/registered-models/prod.ml_team.iris/1/MLmodel"
+    assert b"".join(as_user("eve").get(url).streaming_content) == b"flavors: {}\n"
+    listing = as_user("eve").get(ART, {"path": "registered-models/prod.ml_team.iris/1"}).json()
+    assert listing == {"files": [{"path": "MLmodel", "is_dir": False, "file_size": 12}]}
+    error(as_user("oscar").get(url), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(as_user("gina").get(url), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(as_user("alice").put_bytes(url, b"changed"), 403, "PERMISSION_DENIED")
+    error(as_user("alice").get(f"{ART}/registered-models/prod.ml_team.iris"), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_tracking_domain_refuses_foreign_ids(world):
+    from registry.errors import NotFound
+
+    for bad in ("../../etc", "", None, "0123456789abcdef0123456789abcdeg"):
+        with pytest.raises(NotFound):
+            tracking.run_get(world.alice, bad)
