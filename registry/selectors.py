@@ -203,6 +203,18 @@ def registry_model_get(user, full_name):
     return model
 
 
+def registry_model_details(model):
+    """Load tags, aliases and creator onto a model the caller already got through a selector
+    (no second permission query)."""
+    from django.db.models import prefetch_related_objects
+
+    model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
+    prefetch_related_objects(
+        [model], "tags", Prefetch("aliases", queryset=Alias.objects.select_related("version")), "created_by"
+    )
+    return model
+
+
 def latest_versions(model_ids):
     """{model id: its newest version} for many models in one query (tags and aliases loaded)."""
     newest = ModelVersion.objects.filter(model=OuterRef("model_id")).order_by("-version").values("pk")[:1]

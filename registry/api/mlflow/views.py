@@ -31,7 +31,7 @@ def _version(user, name, version):
 
 
 def _model_response(user, model):
-    model = selectors.registry_models(user).get(pk=model.pk)
+    model = selectors.registry_model_details(model)
     latest = selectors.latest_versions([model.pk]).get(model.pk)
     return Response({"registered_model": s.model_out(model, latest)})
 
