@@ -59,7 +59,7 @@ worker: migrate
 # two runs in one checkout never share or delete each other's files; set VAR_DIR to keep one.
 test: venv
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/catalog-explorer-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
-	export VAR_DIR="$${VAR_DIR:-$$tmp}"; \
+	export VAR_DIR="$${VAR_DIR:-$$tmp}"; mkdir -p "$$VAR_DIR/staticfiles"; \
 	echo "$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)   (VAR_DIR=$$VAR_DIR)"; \
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
