@@ -196,7 +196,7 @@ def test_a_rename_onto_an_existing_name_is_a_field_error(client, world):
     assert RegisteredModel.objects.get(pk=world.iris.pk).name == "iris"
 
 
-def test_a_group_owner_without_create_model_elsewhere_may_not_rename_others(client, world):
+def test_a_tagger_may_not_rename(client, world):
     c = as_user(client, world.tom)
     assert c.post(E_IRIS + "rename/", {"new_name": "mine"}).status_code == 403
 

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from .. import forms, permissions, selectors, services
+from ..models import ModelVersion
 from .common import breadcrumb, domain_errors, edit_url, load, page_url
 
 TAB_LABELS = {"overview": "Overview", "permissions": "Permissions", "activity": "Activity", "files": "Files",
@@ -299,7 +300,7 @@ def search(request):
         {
             "q": q,
             "facets": facets,
-            "statuses": [s for s, _ in selectors.ModelVersion.STATUSES],
+            "statuses": [s for s, _ in ModelVersion.STATUSES],
             "catalog_names": [c.name for c in selectors.catalogs(request.user)],
             "model_page": model_page,
             "version_page": version_page,
