@@ -261,6 +261,8 @@ if ARTIFACT_STORAGE == "filesystem":
         "OPTIONS": {"location": str(ARTIFACT_ROOT), "base_url": "/unused/", "allow_overwrite": True},
     }
 elif ARTIFACT_STORAGE == "s3":
+    from boto3.s3.transfer import TransferConfig
+
     if not os.environ.get("ARTIFACT_S3_BUCKET"):
         raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET")
     STORAGES["artifacts"] = {
@@ -275,6 +277,8 @@ elif ARTIFACT_STORAGE == "s3":
             "file_overwrite": True,
             "default_acl": None,
             "querystring_auth": True,
+            # Read each file in the job's own thread: progress and heartbeat stay with the job.
+            "transfer_config": TransferConfig(use_threads=False),
         },
     }
 else:

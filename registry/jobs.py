@@ -19,6 +19,7 @@ leaves the version FAILED_REGISTRATION with the reason and removes what was writ
 """
 
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -209,6 +210,10 @@ class Progress:
 
     def __init__(self, job):
         self.job, self.interval, self._last = job, _conf("PROGRESS_INTERVAL"), 0.0
+        # A storage backend may read the source in a thread of its own (boto3's transfers): only
+        # the job's thread writes to the database (a thread of its own would open a second
+        # connection, outside the run's transaction discipline); others only count.
+        self._thread = threading.get_ident()
 
     def totals(self, files, size):
         self.job.files_total, self.job.bytes_total = files, size
@@ -224,7 +229,7 @@ class Progress:
         self.maybe_flush()
 
     def maybe_flush(self):
-        if time.monotonic() - self._last >= self.interval:
+        if threading.get_ident() == self._thread and time.monotonic() - self._last >= self.interval:
             self.flush()
 
     def flush(self, **extra):

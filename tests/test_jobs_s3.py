@@ -26,6 +26,7 @@ def bucket(settings, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with moto.mock_aws():
         import boto3
+        from boto3.s3.transfer import TransferConfig
 
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
@@ -33,7 +34,8 @@ def bucket(settings, monkeypatch):
             **settings.STORAGES,
             "artifacts": {
                 "BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {"bucket_name": BUCKET, "location": "ce", "file_overwrite": True, "default_acl": None},
+                "OPTIONS": {"bucket_name": BUCKET, "location": "ce", "file_overwrite": True, "default_acl": None,
+                            "transfer_config": TransferConfig(use_threads=False)},
             },
         }
         yield client
