@@ -92,6 +92,30 @@ def test_owner_edits_tags_aliases_and_deletes_a_version(page, world, transaction
     row = page.locator("#versions tr", has_text="Version 1")
     assert "@Champion" in row.inner_text()
 
+    # Remove the Challenger-less alias list entry again: × on the chip, swapped in place.
+    page.click("#aliases summary")
+    page.fill("#alias_alias", "Shadow")
+    page.fill("#alias_version", "1")
+    page.click("#aliases .popover-body button[type=submit]")
+    page.wait_for_selector("#aliases .chip-key:has-text('@Shadow')")
+    assert "7 of 10 left" not in page.inner_text("#aliases")  # Champion + Shadow → 8 left
+    assert "8 of 10 left" in page.inner_text("#aliases")
+    page.click("button[aria-label='Remove alias Shadow']")
+    page.wait_for_selector("#aliases .chip-key:has-text('@Shadow')", state="detached")
+
+    # Grant a privilege on the Permissions tab (in place), then see it in the table.
+    page.click(".tabs >> text=Permissions")
+    page.wait_for_selector("#grants")
+    page.fill("#grant_principal", "tom")
+    page.select_option("#grant_privilege", "APPLY TAG")
+    page.click("#main >> button:has-text('Grant')")
+    page.wait_for_selector("button[aria-label='Revoke APPLY TAG from tom']")  # a direct grant row
+    # An unknown principal: the error appears next to the field.
+    page.fill("#grant_principal", "nobody-here")
+    page.click("#main >> button:has-text('Grant')")
+    page.wait_for_selector("#grant_principal-error")
+    assert "No user or group is named" in page.inner_text("#grant_principal-error")
+
     # Delete version 2 through the kebab menu and the dialog; the name must be typed.
     page.goto(page.base + "/explore/prod/ml_team/iris/versions/2/")
     page.click(".kebab summary")
