@@ -15,6 +15,10 @@ artifact directory. The string is URL-decoded until it stops changing (at most 1
 any check, so `%2e%2e%2f` and `%252e…` are the same `../`. A `..` that stays inside the entity's
 own artifacts (`…/artifacts/model/..`) resolves lexically and is accepted, as MLflow accepts it.
 
+A source must name a run or a logged model (or a registered version): BAD_INPUTS.md lists
+`mlflow-artifacts:/models///` among sources MLflow still accepts — it passes our traversal checks
+too, but names no run or logged model, so there are no files a register job could copy: 400.
+
 A run or logged model the actor may not see, or a version without EXECUTE, is 404 as if absent;
 `runs:/X/…` with `run_id=Y` (or a logged model with another `model_id`) is 400.
 """

@@ -326,3 +326,28 @@ def test_prompts_are_hidden_from_model_reads(world):
     assert "prod.ml_team.greeting" not in names and IRIS in names
     versions = alice.get("model-versions/search", {"filter": "name = 'prod.ml_team.greeting'"}).json()
     assert versions == {"model_versions": []}
+
+
+def test_every_mlflow_route_needs_credentials(db):
+    """Walk every URL pattern of the MLflow API and the artifact proxy: anonymous callers get 401
+    UNAUTHENTICATED on every method, before any view code runs."""
+    from registry.api.mlflow import urls, urls_artifacts, urls_artifacts_v3
+
+    routes = [("/api/2.0/mlflow/", urls), ("/api/2.0/mlflow-artifacts/", urls_artifacts),
+              ("/api/3.0/mlflow/", urls_artifacts_v3)]
+    checked = 0
+    for prefix, module in routes:
+        for pattern in module.urlpatterns:
+            route = str(pattern.pattern).lstrip("^").rstrip("$")
+            route = route.replace("<str:model_id>", "m-1").replace("<path:key>", "k").replace("<path:path>", "0/x/artifacts/f")
+            route = route.replace(".*", "anything")
+            for method in ("get", "post", "patch", "delete", "put"):
+                client = as_user(None).client
+                if method == "get":
+                    response = client.get(prefix + route)
+                else:
+                    response = getattr(client, method)(prefix + route, "{}", content_type="application/json")
+                assert response.status_code == 401, (method, prefix + route, response.status_code)
+                assert response.json()["error_code"] == "UNAUTHENTICATED"
+                checked += 1
+    assert checked > 200

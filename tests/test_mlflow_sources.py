@@ -164,3 +164,15 @@ def test_a_models_name_version_source_is_a_copy(runs, world):
     copies = Job.objects.filter(kind=Job.COPY).order_by("pk")
     assert [j.source_version.version for j in copies] == [1, 2]
     assert ModelVersion.objects.get(model=world.fraud, version=2).copied_from == world.v1
+
+
+def test_lineage_follows_the_source_run(runs, world):
+    datasets = [{"tags": [{"key": "mlflow.data.context", "value": "training"}],
+                 "dataset": {"name": "iris", "digest": "d1", "source_type": "delta", "source": "prod.data.iris"}}]
+    tracking.run_log_inputs(actor=world.alice, run_id=runs["run"], datasets=datasets)
+    for source in (f"runs:/{runs['run']}/model", f"models:/{runs['mid']}"):
+        assert as_user("alice").post("model-versions/create", {"name": IRIS, "source": source}).status_code == 200
+    for job in Job.objects.filter(kind=Job.REGISTER):
+        assert job.payload["lineage_inputs"] == [
+            {"name": "iris", "digest": "d1", "source_type": "delta", "source": "prod.data.iris", "context": "training"}
+        ]
