@@ -137,7 +137,8 @@ def job_create_register(
 
 def job_create_copy(*, actor, source_version, target_model):
     """Copy `source_version` (needs EXECUTE on it) into `target_model` (needs ownership) as a new
-    version there; the files are copied and checked by a job. Returns (version, job)."""
+    version there with the source's description, signature and tags (as MLflow's
+    copy_model_version does); the files are copied and checked by a job. Returns (version, job)."""
     require(actor, "model.read", source_version.model)
     require(actor, "model.copy_into", target_model)
     if source_version.status != ModelVersion.READY:
@@ -150,7 +151,7 @@ def job_create_copy(*, actor, source_version, target_model):
             actor=actor, model=target_model, source=f"models:/{source_version.full_name}",
             run_id=source_version.run_id, run_link=source_version.run_link,
             description=source_version.description, signature=source_version.signature,
-            copied_from=source_version,
+            tags=list(source_version.tags.values_list("key", "value")), copied_from=source_version,
         )
         job = _new_job(
             kind=Job.COPY, created_by=actor, model=target_model, version=version, target_name=version.full_name,

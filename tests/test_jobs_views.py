@@ -136,6 +136,7 @@ def test_the_whole_version_downloads_as_a_zip(client, world, ready):
 
 def test_copy_lists_only_owned_models_and_lands_on_the_target_model_page(client, world, ready):
     version, _ = ready
+    services.version_tag_set(actor=world.alice, version=version, key="validation_status", value="approved")
     target = services.model_create(actor=world.alice, schema=world.ml_team, name="iris_prod")
     client.force_login(world.alice)
     page = client.get(_version_url("jobs_version_copy", version)).content.decode()
@@ -147,6 +148,7 @@ def test_copy_lists_only_owned_models_and_lands_on_the_target_model_page(client,
     assert response.status_code == 302 and response["Location"] == reverse("model", args=["prod", "ml_team", "iris_prod"])
     copy = ModelVersion.objects.get(model=target)
     assert (copy.status, copy.copied_from_id) == (ModelVersion.PENDING, version.pk)
+    assert list(copy.tags.values_list("key", "value")) == [("validation_status", "approved")]
     job = Job.objects.get(version=copy)
     assert (job.kind, job.state, job.created_by) == (Job.COPY, Job.QUEUED, world.alice)
 
