@@ -135,6 +135,13 @@ try:
     c.get_registered_model("prod.ml_team.iris_renamed")
 except MlflowException as e:
     out["deleted"] = e.error_code
+with mlflow.start_run():  # no input_example, no signature: the register job refuses it
+    try:
+        mlflow.sklearn.log_model(clf, name="nosig", registered_model_name=name)
+        out["nosig"] = "registered"
+    except MlflowException as e:
+        out["nosig"] = str(e)
+out["nosig_status"] = c.get_model_version(name, "3").status
 print("RESULT " + json.dumps(out))
 '''
 
@@ -188,6 +195,8 @@ def test_the_stock_client_works_unchanged(server, tmp_path):
     assert out["copy"] == ["1", "READY"]
     assert out["model"] == ["Iris *classifier*", {"task": "classification"}, {}, ["2"]]
     assert out["deleted"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "signature" in out["nosig"] and "input_example" in out["nosig"], out["nosig"]
+    assert out["nosig_status"] == "FAILED_REGISTRATION"
 
     # eve sees the schema but holds no EXECUTE on the model, oscar nothing: both get 404 on reads,
     # eve a 403 on create (no CREATE MODEL), oscar a 404 (no schema he can see).
