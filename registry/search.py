@@ -60,6 +60,8 @@ class Grammar:
     order_keys: dict  # order key → ORM field
     default_order: tuple
     tie_breakers: tuple
+    # Other key families (`params.x`, `metrics.x` for runs): kind → function(clause) → Q.
+    extra: dict = None
 
 
 MODEL_GRAMMAR = Grammar(
@@ -90,6 +92,8 @@ VERSION_GRAMMAR = Grammar(
 
 _ATTRIBUTE_PREFIXES = {"attribute", "attributes", "attr"}
 _TAG_PREFIXES = {"tag", "tags"}
+_EXTRA_PREFIXES = {"param": "param", "params": "param", "parameter": "param", "parameters": "param",
+                   "metric": "metric", "metrics": "metric"}
 
 # --- Lexer ------------------------------------------------------------------------------------
 _TOKEN = re.compile(
@@ -137,6 +141,8 @@ def _split_key(raw):
     if len(parts) >= 2 and not first.startswith("`") and first.lower() in _TAG_PREFIXES | _ATTRIBUTE_PREFIXES:
         kind = "tag" if first.lower() in _TAG_PREFIXES else "attribute"
         rest = parts[1:]
+    elif len(parts) >= 2 and not first.startswith("`") and first.lower() in _EXTRA_PREFIXES:
+        kind, rest = _EXTRA_PREFIXES[first.lower()], parts[1:]
     else:
         kind, rest = "attribute", parts
     if len(rest) == 1 and rest[0].startswith("`"):
@@ -276,6 +282,24 @@ def _number_q(field, op, value, key):
     return Q(**{f"{field}{lookup}": number})
 
 
+def string_clause_q(clause, field="value"):
+    """A `= != LIKE ILIKE` clause on one string column (for key families such as params)."""
+    if clause.op not in STRING_OPS or not isinstance(clause.value, str):
+        raise InvalidInput(f"Invalid filter: {clause.key[:60]} accepts {', '.join(STRING_OPS)} with a quoted string.")
+    return _string_q(field, clause.op, clause.value)
+
+
+def number_clause_q(clause, field="value"):
+    """A `= != < <= > >=` clause on one numeric column (for key families such as metrics)."""
+    if clause.op not in NUMBER_OPS or isinstance(clause.value, (list, str)):
+        raise InvalidInput(f"Invalid filter: {clause.key[:60]} accepts {', '.join(NUMBER_OPS)} with a number.")
+    value = float(clause.value)
+    if clause.op == "!=":
+        return ~Q(**{field: value})
+    lookup = {"=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}[clause.op]
+    return Q(**{f"{field}{lookup}": value})
+
+
 def _tag_q(grammar, clause):
     if clause.op not in STRING_OPS:
         raise InvalidInput(f"Invalid filter: tags accept only {', '.join(STRING_OPS)}, not {clause.op}.")
@@ -291,7 +315,14 @@ def filter_q(grammar, text):
     """The filter string → one Q over the searched table."""
     q = Q()
     for clause in parse_filter(text):
+        if clause.kind in ("param", "metric"):
+            if not grammar.extra or clause.kind not in grammar.extra:
+                raise InvalidInput(f"Invalid filter: {clause.kind}s cannot be searched for {grammar.entity}.")
+            q &= grammar.extra[clause.kind](clause)
+            continue
         if clause.kind == "tag":
+            if grammar.tag_table is None:
+                raise InvalidInput(f"Invalid filter: tags cannot be searched for {grammar.entity}.")
             q &= _tag_q(grammar, clause)
             continue
         key = grammar.attributes.get(clause.key)

@@ -13,9 +13,9 @@ import time
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
-from . import names
+from . import names, search
 from .errors import AlreadyExists, InvalidInput, NotFound
 from .models import (
     Dataset,
@@ -434,3 +434,51 @@ def experiment_ids(user, ids):
 
 def active(queryset):
     return queryset.filter(~Q(lifecycle_stage="deleted"))
+
+
+# --- Run search (`runs/search`): MLflow's grammar over attributes, tags, params and metrics ----
+def _param_q(clause):
+    rows = RunParam.objects.filter(run=OuterRef("pk"), key=clause.key).filter(search.string_clause_q(clause))
+    return Q(Exists(rows))
+
+
+def _metric_q(clause):
+    """Compares the metric's latest value (highest step, then timestamp), as MLflow does."""
+    latest = RunMetric.objects.filter(run=OuterRef("run"), key=clause.key).order_by("-step", "-timestamp", "-id")
+    rows = RunMetric.objects.filter(run=OuterRef("pk"), key=clause.key, is_nan=False).filter(
+        pk=Subquery(latest.values("pk")[:1])
+    )
+    return Q(Exists(rows.filter(search.number_clause_q(clause))))
+
+
+RUN_GRAMMAR = search.Grammar(
+    entity="runs",
+    attributes={
+        "run_id": search.Key("run_uuid", search.STRING_OPS + search.LIST_OPS),
+        "run_name": search.Key("name", search.STRING_OPS + search.LIST_OPS),
+        "status": search.Key("status", search.STRING_OPS + search.LIST_OPS),
+        "user_id": search.Key("owner__username", ("=", "!=")),
+        "start_time": search.Key("start_time", search.NUMBER_OPS, "number"),
+        "end_time": search.Key("end_time", search.NUMBER_OPS, "number"),
+    },
+    tag_table=RunTag,
+    tag_owner="run",
+    order_keys={"start_time": "start_time", "end_time": "end_time", "run_name": "name", "status": "status",
+                "run_id": "run_uuid"},
+    default_order=("-start_time", "-id"),
+    tie_breakers=("-id",),
+    extra={"param": _param_q, "metric": _metric_q},
+)
+
+
+def runs_search(user, experiment_ids_, *, filter_string="", order=None, view_type="ACTIVE_ONLY", page_token=None,
+                size=1000):
+    """Visible runs of the given experiments: (rows, next_page_token)."""
+    queryset = runs(user).filter(experiment_id__in=experiment_ids(user, experiment_ids_))
+    view_type = str(view_type or "ACTIVE_ONLY").upper()
+    if view_type == "ACTIVE_ONLY":
+        queryset = queryset.filter(lifecycle_stage="active")
+    elif view_type == "DELETED_ONLY":
+        queryset = queryset.filter(lifecycle_stage="deleted")
+    return search.search(queryset, RUN_GRAMMAR, filter_string=filter_string, order=order, page_token=page_token,
+                         size=size)

@@ -37,7 +37,11 @@ def test_experiments(world):
     assert [e["name"] for e in eve.post("experiments/search", {"max_results": 10}).json()["experiments"]] == ["Default"]
     assert {e["name"] for e in alice.post("experiments/search", {}).json()["experiments"]} == {"Default", "iris"}
     assert {e["name"] for e in as_user("admin").get("experiments/search").json()["experiments"]} == {"Default", "iris"}
-    error(alice.post("experiments/search", {"filter": "tags.x = 'y'"}), 400, "INVALID_PARAMETER_VALUE")
+    alice.post("experiments/set-experiment-tag", {"experiment_id": exp_id, "key": "team", "value": "ml"})
+    assert [e["name"] for e in alice.post("experiments/search", {"filter": "tags.team = 'ml'"}).json()["experiments"]] == ["iris"]
+    assert [e["name"] for e in alice.post("experiments/search", {"filter": "name LIKE 'Def%'"}).json()["experiments"]] == ["Default"]
+    error(alice.post("experiments/search", {"filter": "params.x = 'y'"}), 400, "INVALID_PARAMETER_VALUE")
+    error(eve.post("experiments/set-experiment-tag", {"experiment_id": exp_id, "key": "k", "value": "v"}), 404, "RESOURCE_DOES_NOT_EXIST")
     assert Experiment.objects.get(pk=exp_id).owner == world.alice
 
 
@@ -70,7 +74,46 @@ def test_runs(world, run):
     assert got["inputs"]["dataset_inputs"][0]["dataset"]["name"] == "iris"
     assert got["info"]["end_time"] == 5000
     assert [r["info"]["run_id"] for r in alice.post("runs/search", {"experiment_ids": ["0"]}).json()["runs"]] == [run_id]
-    error(alice.post("runs/search", {"experiment_ids": ["0"], "filter": "params.lr = '0.1'"}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_run_search(world, run):
+    alice = as_user("alice")
+    other = alice.post("runs/create", {"experiment_id": "0", "run_name": "second", "start_time": 1}).json()["run"]["info"]["run_id"]
+    first = run["run_id"]
+    alice.post("runs/log-batch", {"run_id": first, "params": [{"key": "lr", "value": "0.1"}],
+                                  "metrics": [{"key": "acc", "value": 0.2, "timestamp": 1, "step": 0},
+                                              {"key": "acc", "value": 0.95, "timestamp": 2, "step": 1}],
+                                  "tags": [{"key": "team", "value": "ml"}]})
+    alice.post("runs/log-batch", {"run_id": other, "params": [{"key": "lr", "value": "0.01"}],
+                                  "metrics": [{"key": "acc", "value": 0.9, "timestamp": 1, "step": 0},
+                                              {"key": "acc", "value": 0.5, "timestamp": 2, "step": 1}]})
+    alice.post("runs/update", {"run_id": other, "status": "FINISHED"})
+
+    def found(**body):
+        response = alice.post("runs/search", {"experiment_ids": ["0"], **body})
+        assert response.status_code == 200, response.content
+        return ["first" if r["info"]["run_id"] == first else "second" for r in response.json()["runs"]]
+
+    assert found() == ["first", "second"]  # newest first
+    assert found(filter="params.lr = '0.1'") == ["first"]
+    assert found(filter="params.lr LIKE '0.0%'") == ["second"]
+    assert found(filter="metrics.acc > 0.9") == ["first"]  # latest values: 0.95 and 0.5
+    assert found(filter="metrics.acc < 0.6") == ["second"]
+    assert found(filter="metrics.acc >= 0.5 AND params.lr != '0.1'") == ["second"]
+    assert found(filter="tags.team = 'ml'") == ["first"]
+    assert found(filter="attributes.status = 'FINISHED'") == ["second"]
+    assert found(filter="attributes.run_name IN ('second')") == ["second"]
+    assert found(filter=f"attributes.run_id = '{first}'") == ["first"]
+    assert found(filter="attributes.start_time < 100") == ["second"]
+    assert found(order_by=["start_time ASC"]) == ["second", "first"]
+    assert found(order_by=["attributes.run_name DESC"]) == ["first", "second"]  # "train" > "second"
+    assert found(order_by=["run_name ASC"]) == ["second", "first"]
+    assert found(max_results=1)[0] == "first"
+    for bad in ["metrics.acc LIKE '1'", "metrics.acc > 'high'", "params.lr > 1", "foo = 'x'", "metrics.acc > 1 OR x = 1",
+                "attributes.start_time = 'soon'"]:
+        error(alice.post("runs/search", {"experiment_ids": ["0"], "filter": bad}), 400, "INVALID_PARAMETER_VALUE")
+    error(alice.post("runs/search", {"experiment_ids": ["0"], "order_by": ["metrics.acc DESC"]}), 400, "INVALID_PARAMETER_VALUE")
+    assert as_user("eve").post("runs/search", {"experiment_ids": ["0"], "filter": "params.lr = '0.1'"}).json() == {"runs": []}
 
 
 def test_runs_are_their_owners(world, run):
