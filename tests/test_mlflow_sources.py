@@ -150,7 +150,8 @@ def test_run_id_and_model_id_that_match_are_accepted(runs):
     assert response.status_code == 200, response.content
     assert response.json()["model_version"]["tags"] == [{"key": "k", "value": "v"}]
     body = {"name": IRIS, "source": f"models:/{runs['mid']}", "model_id": runs["mid"]}
-    assert alice.post("model-versions/create", body).status_code == 200
+    response = alice.post("model-versions/create", body)
+    assert response.status_code == 200 and response.json()["model_version"]["model_id"] == runs["mid"]
 
 
 def test_a_models_name_version_source_is_a_copy(runs, world):

@@ -1,7 +1,11 @@
 """MLflow's JSON shapes (the protobuf JSON the stock client parses): versions as strings,
 timestamps in epoch milliseconds, `current_stage: "None"` (Unity Catalog has no stages)."""
 
+import re
+
 from registry import tracking
+
+_LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})/?$")
 
 
 def ms(dt):
@@ -35,6 +39,9 @@ def version_out(version):
     }
     if version.status_message:
         out["status_message"] = version.status_message
+    logged = _LOGGED_MODEL_SOURCE.match(version.source or "")
+    if logged:
+        out["model_id"] = logged.group(1)  # MLflow 3: the logged model this version came from
     return out
 
 
