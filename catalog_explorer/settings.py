@@ -312,3 +312,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("TEST", {}).setdefault(
         "NAME", str(Path(tempfile.gettempdir()) / f"catalog_explorer_test_{os.getpid()}.sqlite3")
     )
+
+# --- MLflow artifact proxy (issue 4) ------------------------------------------------------
+# The largest single file a client may upload through /api/2.0/mlflow-artifacts/ (bytes).
+MLFLOW_ARTIFACT_MAX_BYTES = envint("MLFLOW_ARTIFACT_MAX_BYTES", 5 * 1024**3)

@@ -19,15 +19,26 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 
 from . import names, selectors, storage, tracking
-from .errors import Forbidden, InvalidInput, NotFound
+from .errors import Forbidden, InvalidInput, NotFound, RegistryError
 from .permissions import tracking_require_write
 
 VERSIONS_NAMESPACE = "registered-models"
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+class TooLarge(RegistryError):
+    error_code = "INVALID_PARAMETER_VALUE"
+    uc_error_code = "INVALID_ARGUMENT"
+    status = 413
+
+
+def _too_large(limit):
+    return TooLarge(f"The artifact is larger than this server accepts ({limit} bytes, MLFLOW_ARTIFACT_MAX_BYTES).")
 
 
 @dataclass
@@ -134,22 +145,40 @@ def list_dir(location):
 
 
 class _Stream:
-    def __init__(self, request):
-        self._request = request
+    """The request body, counted: more than `limit` bytes stops the upload."""
+
+    def __init__(self, request, limit):
+        self._request, self._limit, self.size = request, limit, 0
 
     def read(self, n=-1):
-        return self._request.read(n if n and n > 0 else storage.CHUNK)
+        data = self._request.read(n if n and n > 0 else storage.CHUNK)
+        self.size += len(data)
+        if self.size > self._limit:
+            raise _too_large(self._limit)
+        return data
 
 
 def write(location, request):
     """Store the request body (streamed, never held whole in memory) at `location`."""
     store = storage.artifact_storage()
     path = storage.clean_path(location.path, what="artifact path")
+    limit = settings.MLFLOW_ARTIFACT_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidInput("The Content-Length header is not a number.") from None
+    if declared > limit:
+        raise _too_large(limit)
     if store.exists(path):
         if not is_file(location):
             raise InvalidInput(f"{location.rel!r} is a directory.")
         store.delete(path)
-    saved = store.save(path, File(_Stream(request), name=os.path.basename(path)))
+    try:
+        saved = store.save(path, File(_Stream(request, limit), name=os.path.basename(path)))
+    except TooLarge:
+        if store.exists(path):
+            store.delete(path)
+        raise
     if saved != path:
         store.delete(saved)
         raise InvalidInput(f"The artifact {location.rel!r} could not be stored under its name.")

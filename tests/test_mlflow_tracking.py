@@ -253,3 +253,11 @@ def test_tracking_domain_refuses_foreign_ids(world):
     for bad in ("../../etc", "", None, "0123456789abcdef0123456789abcdeg"):
         with pytest.raises(NotFound):
             tracking.run_get(world.alice, bad)
+
+
+def test_uploads_have_a_size_limit(world, run, artifact_root, settings):  # noqa: F811
+    settings.MLFLOW_ARTIFACT_MAX_BYTES = 10
+    base = f"{ART}/0/{run['run_id']}/artifacts"
+    assert as_user("alice").put_bytes(f"{base}/small.bin", b"x" * 10).status_code == 200
+    error(as_user("alice").put_bytes(f"{base}/big.bin", b"x" * 11), 413, "INVALID_PARAMETER_VALUE")
+    assert not (artifact_root / "mlartifacts/0" / run["run_id"] / "artifacts/big.bin").exists()
