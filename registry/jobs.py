@@ -465,14 +465,24 @@ def sweep_stale(*, stale_after=None, requeue_after=None):
 
 
 # --- Reading: MLmodel and progress ----------------------------------------------------------
+class _MLmodelLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: MLflow never writes them, and nested aliases
+    ("billion laughs") would turn a small file into an exponential amount of output."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_mlmodel(path):
-    """The MLmodel file parsed with a safe YAML loader (a dict), size-limited."""
+    """The MLmodel file parsed with a safe YAML loader (a dict), size-limited, no aliases."""
     with storage.open_file(path) as f:
         raw = f.read(MAX_MLMODEL_BYTES + 1)
     if len(raw) > MAX_MLMODEL_BYTES:
         raise JobFailed("The MLmodel file is larger than 1 MiB.")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_MLmodelLoader)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise JobFailed(f"The MLmodel file is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
