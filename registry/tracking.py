@@ -73,6 +73,15 @@ def _text(value, what, limit=MAX_EXPERIMENT_NAME, required=True):
     return value
 
 
+def _dicts(items, what):
+    """A list of JSON objects, or a 400."""
+    if items in (None, ""):
+        return []
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, dict) for i in items):
+        raise InvalidInput(f"'{what}' must be a list of objects.")
+    return list(items)
+
+
 def _tag(key, value):
     return names.validate_tag(key, "" if value is None else value)
 
@@ -115,7 +124,7 @@ def experiment_get_by_name(user, name):
 
 def experiment_create(*, actor, name, tags=()):
     name = _text(name, "name")
-    tags = dict(_tag(t.get("key"), t.get("value")) for t in tags or [] if isinstance(t, dict))
+    tags = dict(_tag(t.get("key"), t.get("value")) for t in _dicts(tags, "tags"))
     t = now_ms()
     experiment_default()
     try:
@@ -165,7 +174,7 @@ def run_create(*, actor, experiment_id, start_time=None, run_name="", tags=()):
     tracking_require_write(actor, exp, "experiment.log_into")
     if exp.lifecycle_stage != "active":
         raise InvalidInput(f"The experiment {exp.pk} must be in the 'active' state.")
-    tags = dict(_tag(t.get("key"), t.get("value")) for t in tags or [] if isinstance(t, dict))
+    tags = dict(_tag(t.get("key"), t.get("value")) for t in _dicts(tags, "tags"))
     run_name = _text(run_name or tags.get("mlflow.runName", ""), "run_name", 250, required=False)
     run_name = run_name or f"run-{uuid.uuid4().hex[:8]}"
     tags.setdefault("mlflow.runName", run_name)
@@ -189,7 +198,7 @@ def run_update(*, actor, run_id, status=None, end_time=None, run_name=None):
     run = _writable_run(actor, run_id)
     fields = []
     if status not in (None, ""):
-        if status not in RUN_STATUSES:
+        if not isinstance(status, str) or status not in RUN_STATUSES:
             raise InvalidInput(f"Invalid run status {str(status)[:40]!r}.")
         run.status = status
         fields.append("status")
@@ -252,9 +261,8 @@ def _metric_row(run, m):
 
 def run_log_batch(*, actor, run_id, metrics=(), params=(), tags=()):
     run = _writable_run(actor, run_id)
+    metrics, params, tags = _dicts(metrics, "metrics"), _dicts(params, "params"), _dicts(tags, "tags")
     for what, items in (("metrics", metrics), ("params", params), ("tags", tags)):
-        if not isinstance(items, (list, tuple)):
-            raise InvalidInput(f"'{what}' must be a list.")
         if len(items) > MAX_BATCH:
             raise InvalidInput(f"A batch may hold at most {MAX_BATCH} {what}, got {len(items)}.")
     with transaction.atomic():
@@ -278,8 +286,8 @@ def run_delete_tag(*, actor, run_id, key):
 def run_log_inputs(*, actor, run_id, datasets=(), models=()):
     run = _writable_run(actor, run_id)
     with transaction.atomic():
-        for item in datasets or []:
-            if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+        for item in _dicts(datasets, "datasets"):
+            if not isinstance(item.get("dataset"), dict):
                 raise InvalidInput("Each dataset input must be an object {tags, dataset}.")
             d = item["dataset"]
             dataset, _ = Dataset.objects.get_or_create(
@@ -293,7 +301,7 @@ def run_log_inputs(*, actor, run_id, datasets=(), models=()):
                     "profile": _text(d.get("profile"), "dataset.profile", 100_000, required=False),
                 },
             )
-            tags = [dict(zip(("key", "value"), _tag(t.get("key"), t.get("value")))) for t in item.get("tags") or []]
+            tags = [dict(zip(("key", "value"), _tag(t.get("key"), t.get("value")))) for t in _dicts(item.get("tags"), "tags")]
             RunInput.objects.update_or_create(run=run, dataset=dataset, defaults={"tags": tags})
     return run
 
@@ -301,8 +309,8 @@ def run_log_inputs(*, actor, run_id, datasets=(), models=()):
 def run_log_outputs(*, actor, run_id, models=()):
     run = _writable_run(actor, run_id)
     with transaction.atomic():
-        for item in models or []:
-            logged = logged_model_get(actor, (item or {}).get("model_id"))
+        for item in _dicts(models, "models"):
+            logged = logged_model_get(actor, item.get("model_id"))
             RunOutput.objects.update_or_create(
                 run=run, logged_model=logged, defaults={"step": _int(item.get("step"), "step", 0)}
             )
@@ -366,17 +374,13 @@ def logged_model_create(*, actor, experiment_id, name="", model_type="", source_
 
 
 def _logged_tags(logged, tags):
-    for t in tags or []:
-        if not isinstance(t, dict):
-            raise InvalidInput("Each tag must be an object {key, value}.")
+    for t in _dicts(tags, "tags"):
         key, value = _tag(t.get("key"), t.get("value"))
         LoggedModelTag.objects.update_or_create(logged_model=logged, key=key, defaults={"value": value})
 
 
 def _logged_params(logged, params):
-    for p in params or []:
-        if not isinstance(p, dict):
-            raise InvalidInput("Each param must be an object {key, value}.")
+    for p in _dicts(params, "params"):
         key, value = _tag(p.get("key"), p.get("value"))
         LoggedModelParam.objects.update_or_create(logged_model=logged, key=key, defaults={"value": value})
 
@@ -424,7 +428,9 @@ def logged_model_delete(*, actor, model_id):
 def experiment_ids(user, ids):
     """Visible experiment primary keys among `ids` (strings); invisible ones are dropped."""
     numbers = []
-    for value in ids or []:
+    if not isinstance(ids, (list, tuple)):
+        raise InvalidInput("'experiment_ids' must be a list.")
+    for value in ids:
         try:
             numbers.append(int(value))
         except (TypeError, ValueError):

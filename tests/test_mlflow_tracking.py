@@ -261,3 +261,57 @@ def test_uploads_have_a_size_limit(world, run, artifact_root, settings):  # noqa
     assert as_user("alice").put_bytes(f"{base}/small.bin", b"x" * 10).status_code == 200
     error(as_user("alice").put_bytes(f"{base}/big.bin", b"x" * 11), 413, "INVALID_PARAMETER_VALUE")
     assert not (artifact_root / "mlartifacts/0" / run["run_id"] / "artifacts/big.bin").exists()
+
+
+def test_no_field_of_any_wrong_type_causes_a_500(world, run, artifact_root):  # noqa: F811
+    """The client retries 5xx answers (POST included), so every malformed request must be a 4xx.
+    For every MLflow route, each field the view reads gets values of the wrong type, one at a
+    time, on top of an otherwise valid request."""
+    import inspect
+    import re
+
+    from registry.api.mlflow import urls
+
+    alice = as_user("alice")
+    run_id = run["run_id"]
+    mid = alice.post("logged-models", {"experiment_id": "0", "source_run_id": run_id}).json()["model"]["info"]["model_id"]
+    base = {
+        "name": "prod.ml_team.iris", "new_name": "prod.ml_team.iris_x", "description": "d", "key": "k", "value": "v",
+        "alias": "a1", "version": "1", "source": f"runs:/{run_id}/model", "run_id": run_id, "run_uuid": run_id,
+        "model_id": mid, "tags": [{"key": "k", "value": "v"}], "stages": ["None"], "experiment_id": "0",
+        "experiment_name": "Default", "experiment_ids": ["0"], "metrics": [{"key": "m", "value": 1, "timestamp": 1}],
+        "params": [{"key": "p", "value": "1"}], "datasets": [], "models": [], "status": "FINISHED", "end_time": 1,
+        "start_time": 1, "run_name": "r", "filter": "", "max_results": 5, "order_by": [], "page_token": "",
+        "metric_key": "m", "timestamp": 1, "step": 0, "view_type": "ACTIVE_ONLY", "run_view_type": "ACTIVE_ONLY",
+    }
+    weird = [None, 1.5, [1], {"a": 1}, "\x00"]
+    checked, failures = 0, set()
+    destructive = ("Delete", "Rename")  # last, so the other routes run against live objects
+    patterns = sorted(urls.urlpatterns, key=lambda p: p.callback.view_class.__name__.startswith(destructive))
+    for pattern in patterns:
+        view = pattern.callback.view_class
+        if view.__name__ == "UnknownEndpoint":
+            continue
+        fields = set(re.findall(r'self\.(?:text|raw|get_list)\("(\w+)"', inspect.getsource(view)))
+        if "_run_id(self)" in inspect.getsource(view):
+            fields |= {"run_id", "run_uuid"}
+        route = "/api/2.0/mlflow/" + str(pattern.pattern).replace("<str:model_id>", mid).replace("<path:key>", "k")
+        methods = [m for m in ("get", "post", "patch", "delete") if hasattr(view, m)]
+        for method in methods:
+            for field in sorted(fields):
+                for value in weird:
+                    body = {**base, field: value}
+                    try:
+                        if method == "get":
+                            params = {k: v for k, v in body.items() if v is not None and not isinstance(v, (list, dict))}
+                            response = alice.client.get(route, params, **alice.headers)
+                        else:
+                            response = getattr(alice, method)(route, body)
+                        status = response.status_code
+                    except Exception as exc:  # the test client re-raises what would be a 500
+                        status = f"{type(exc).__name__}: {exc}"
+                    if not isinstance(status, int) or status >= 500:
+                        failures.add((method, route, field, repr(value)[:20], str(status)[:120]))
+                    checked += 1
+    assert not failures, "\n".join(map(str, sorted(failures)))
+    assert checked > 700

@@ -51,7 +51,7 @@ class CreateExperiment(MlflowView):
     def post(self, request):
         if self.raw("artifact_location"):
             raise InvalidInput("This server chooses artifact locations itself; leave artifact_location empty.")
-        exp = tracking.experiment_create(actor=request.user, name=self.text("name"), tags=self.raw("tags") or [])
+        exp = tracking.experiment_create(actor=request.user, name=self.text("name"), tags=self.get_list("tags"))
         return Response({"experiment_id": str(exp.pk)})
 
 
@@ -105,7 +105,7 @@ class CreateRun(MlflowView):
     def post(self, request):
         run = tracking.run_create(
             actor=request.user, experiment_id=self.raw("experiment_id"), start_time=self.raw("start_time"),
-            run_name=self.raw("run_name") or "", tags=self.raw("tags") or [],
+            run_name=self.raw("run_name") or "", tags=self.get_list("tags"),
         )
         return _run_response(request.user, run.run_uuid)
 
@@ -154,8 +154,8 @@ class LogMetric(MlflowView):
 class LogBatch(MlflowView):
     def post(self, request):
         tracking.run_log_batch(
-            actor=request.user, run_id=self.text("run_id"), metrics=self.raw("metrics") or [],
-            params=self.raw("params") or [], tags=self.raw("tags") or [],
+            actor=request.user, run_id=self.text("run_id"), metrics=self.get_list("metrics"),
+            params=self.get_list("params"), tags=self.get_list("tags"),
         )
         return Response({})
 
@@ -176,13 +176,13 @@ class DeleteRunTag(MlflowView):
 
 class LogInputs(MlflowView):
     def post(self, request):
-        tracking.run_log_inputs(actor=request.user, run_id=self.text("run_id"), datasets=self.raw("datasets") or [])
+        tracking.run_log_inputs(actor=request.user, run_id=self.text("run_id"), datasets=self.get_list("datasets"))
         return Response({})
 
 
 class LogOutputs(MlflowView):
     def post(self, request):
-        tracking.run_log_outputs(actor=request.user, run_id=self.text("run_id"), models=self.raw("models") or [])
+        tracking.run_log_outputs(actor=request.user, run_id=self.text("run_id"), models=self.get_list("models"))
         return Response({})
 
 
@@ -193,7 +193,7 @@ class SearchRuns(MlflowView):
     def post(self, request):
         size = search.max_results(self.raw("max_results"), 1000, RUNS_MAX_RESULTS_LIMIT)
         rows, token = tracking.runs_search(
-            request.user, self.raw("experiment_ids") or [], filter_string=self.raw("filter"),
+            request.user, self.get_list("experiment_ids"), filter_string=self.raw("filter"),
             order=self.get_list("order_by"), view_type=self.raw("run_view_type"),
             page_token=self.raw("page_token"), size=size,
         )
@@ -215,7 +215,7 @@ class CreateLoggedModel(MlflowView):
         logged = tracking.logged_model_create(
             actor=request.user, experiment_id=self.text("experiment_id"), name=self.raw("name") or "",
             model_type=self.raw("model_type") or "", source_run_id=self.raw("source_run_id") or "",
-            tags=self.raw("tags") or [], params=self.raw("params") or [],
+            tags=self.get_list("tags"), params=self.get_list("params"),
         )
         return Response({"model": s.logged_model_out(logged)})
 
@@ -236,7 +236,7 @@ class LoggedModelView(MlflowView):
 
 class LoggedModelTags(MlflowView):
     def patch(self, request, model_id):
-        logged = tracking.logged_model_set_tags(actor=request.user, model_id=model_id, tags=self.raw("tags") or [])
+        logged = tracking.logged_model_set_tags(actor=request.user, model_id=model_id, tags=self.get_list("tags"))
         return Response({"model": s.logged_model_out(logged)})
 
 
@@ -248,18 +248,18 @@ class LoggedModelTagDelete(MlflowView):
 
 class LoggedModelParams(MlflowView):
     def post(self, request, model_id):
-        tracking.logged_model_log_params(actor=request.user, model_id=model_id, params=self.raw("params") or [])
+        tracking.logged_model_log_params(actor=request.user, model_id=model_id, params=self.get_list("params"))
         return Response({})
 
 
 class SearchLoggedModels(MlflowView):
     def post(self, request):
         size = search.max_results(self.raw("max_results"), 100, LOGGED_MODELS_MAX_RESULTS_LIMIT)
-        ids = tracking.experiment_ids(request.user, self.raw("experiment_ids") or [])
+        ids = tracking.experiment_ids(request.user, self.get_list("experiment_ids"))
         queryset = tracking.logged_models(request.user).filter(Q(experiment_id__in=ids), lifecycle_stage="active")
         queryset = queryset.prefetch_related("tags", "params")
         order = []
-        for item in self.raw("order_by") or []:
+        for item in self.get_list("order_by"):
             if not isinstance(item, dict) or not item.get("field_name"):
                 raise InvalidInput("Each order_by item must be {field_name, ascending}.")
             order.append(f"{item['field_name']} {'ASC' if item.get('ascending', True) else 'DESC'}")
