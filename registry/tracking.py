@@ -280,6 +280,7 @@ def run_log_batch(*, actor, run_id, metrics=(), params=(), tags=()):
 
 def run_delete_tag(*, actor, run_id, key):
     run = _writable_run(actor, run_id)
+    key, _ = _tag(key, "")
     RunTag.objects.filter(run=run, key=key).delete()
 
 
@@ -410,6 +411,7 @@ def logged_model_set_tags(*, actor, model_id, tags):
 
 def logged_model_delete_tag(*, actor, model_id, key):
     logged = _writable_logged_model(actor, model_id)
+    key, _ = _tag(key, "")
     LoggedModelTag.objects.filter(logged_model=logged, key=key).delete()
 
 

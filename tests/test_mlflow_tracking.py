@@ -150,6 +150,8 @@ def test_logged_models(world, run):
     assert eve.post("logged-models/search", {"experiment_ids": ["0"]}).json() == {"models": []}
     error(eve.post("logged-models", {"experiment_id": "0", "source_run_id": run["run_id"]}), 404, "RESOURCE_DOES_NOT_EXIST")
     error(alice.get("logged-models/m-nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(alice.delete(f"logged-models/{mid}/tags/bad%00key"), 400, "INVALID_PARAMETER_VALUE")
+    error(alice.get(f"logged-models/{mid}%00"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
 # --- Artifact proxy ---------------------------------------------------------------------------

@@ -33,6 +33,21 @@ def missing(key):
     )
 
 
+def _refuse_nul(value, depth=0):
+    """No field anywhere may hold a NUL character (PostgreSQL text cannot store one, and no
+    name, tag or description needs it): a 400 before anything is read or written."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput("Request fields must not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, depth + 1)
+            _refuse_nul(item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _refuse_nul(item, depth + 1)
+
+
 class MlflowView(ApiView):
     error_style = MLFLOW
 
@@ -45,9 +60,11 @@ class MlflowView(ApiView):
 
     # --- fields -------------------------------------------------------------------------------
     def data(self):
-        if self.request.method == "GET":
-            return self.request.query_params
-        return self.body()
+        if not hasattr(self, "_checked_data"):
+            data = self.request.query_params if self.request.method == "GET" else self.body()
+            _refuse_nul(list(data.lists()) if hasattr(data, "lists") else data)
+            self._checked_data = data
+        return self._checked_data
 
     def get_list(self, key):
         data = self.data()
