@@ -210,6 +210,17 @@ def test_when_the_broker_is_down_actions_say_so_and_change_nothing(client, world
     services.model_delete(actor=world.alice, model=world.iris.__class__.objects.get(full_name="prod.ml_team.iris_prod"))
 
 
+def test_deleting_from_the_pages_with_the_broker_down_says_so_and_keeps_everything(client, world, ready, broker_down):
+    version, _ = ready
+    client.force_login(world.alice)
+    url = reverse("version_delete", args=["prod", "ml_team", "iris", version.version])
+    response = client.post(url, {"confirm_name": version.full_name})
+    assert response.status_code == 503 and "Background work is unavailable" in response.content.decode()
+    response = client.post(reverse("model_delete", args=["prod", "ml_team", "iris"]), {"confirm_name": "prod.ml_team.iris"})
+    assert response.status_code == 503
+    assert ModelVersion.objects.filter(pk=version.pk).exists() and not Job.objects.filter(kind=Job.DELETE).exists()
+
+
 def test_a_failed_file_removal_is_retried_then_reported(world, ready, monkeypatch, artifacts):
     version, _ = ready
     prefix = storage.version_prefix(version.pk)
@@ -260,3 +271,14 @@ def test_progress_writes_are_throttled(world, artifacts, monkeypatch):
         progress.add_bytes(4096)
         progress.file_done()
     assert len(writes) <= 3  # one for the totals, then at most one per PROGRESS_INTERVAL
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("a: &x [1, 2]\nb: [*x, *x]\nsignature: {inputs: '[]'}\n", "aliases"),
+    ("!!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    ("- just\n- a list\n", "does not hold a mapping"),
+])
+def test_mlmodel_is_read_with_a_safe_loader(artifacts, text, reason):
+    storage.artifact_storage().save("mlartifacts/1/x/MLmodel", js.ContentFile(text.encode()))
+    with pytest.raises(jobs.JobFailed, match=reason):
+        jobs.read_mlmodel("mlartifacts/1/x/MLmodel")

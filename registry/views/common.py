@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from .. import selectors
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound, RegistryError
 from ..models import Catalog, ModelVersion, RegisteredModel, Schema
 
 KINDS = ("catalog", "schema", "model", "version")
@@ -37,6 +37,8 @@ def domain_errors(view):
             return error_page(request, 403, exc.message)
         except InvalidInput as exc:
             return error_page(request, 400, exc.message)
+        except RegistryError as exc:  # e.g. jobs.BackgroundUnavailable: 503, nothing changed
+            return error_page(request, exc.status, exc.message)
 
     return wrapper
 
