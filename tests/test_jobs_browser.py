@@ -81,6 +81,8 @@ def test_copy_this_version_shows_live_progress_until_ready(page, world, artifact
     assert "prod.ml_team.iris_prod version 1" in result and "READY" in result
     assert int(page.get_attribute("#model-jobs progress", "value")) == 100
     assert any(0 < v < 100 for v in seen), f"the bar never showed a value between 0 and 100: {sorted(seen)}"
+    # The versions table refreshes itself when the job ends: the new version is READY there too.
+    page.wait_for_selector("#versions tbody tr:has-text('Version 1'):has-text('Ready')", timeout=10_000)
     assert page.evaluate("window.__notReloaded") is True
     copy = ModelVersion.objects.get(model=target)
     assert copy.status == ModelVersion.READY and copy.copied_from_id == source.pk
@@ -95,3 +97,23 @@ def test_copy_this_version_shows_live_progress_until_ready(page, world, artifact
         page.screenshot(path=shots + "/lineage.png", full_page=True)
         page.goto(f"{page.base}/jobs/")
         page.screenshot(path=shots + "/jobs.png", full_page=True)
+
+
+def test_a_pending_version_page_turns_ready_by_itself(page, world, artifacts, slow_worker):
+    js.write_model_source(SOURCE, weights_bytes=1_000_000, extra_files=2)
+    version, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    page.goto(page.base + "/accounts/login/")
+    page.fill("#id_username", "eve")  # a reader of the model watches too
+    page.fill("#id_password", "eve-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(page.base + "/")
+    page.goto(f"{page.base}/explore/prod/ml_team/iris/versions/{version.version}/")
+    assert "Registration in progress" in page.inner_text("#main")
+    page.wait_for_selector("#version-job progress")
+    page.evaluate("window.__notReloaded = true")
+    page.wait_for_selector(".page-head:has-text('Ready')", timeout=30_000)
+    assert "Registration in progress" not in page.inner_text("#main")
+    assert page.evaluate("window.__notReloaded") is True
+    page.click("#main .tab:has-text('Files')")
+    page.wait_for_selector("text=model.pkl")
+    assert page.errors == []
