@@ -32,8 +32,8 @@ from django.utils import timezone
 
 from . import services, storage
 from .errors import InvalidInput, NotFound, RegistryError
-from .models import Job, ModelVersion, VersionFile, VersionInput
-from .permissions import require
+from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
+from .permissions import OWNER, filter_holding, require
 
 log = logging.getLogger(__name__)
 
@@ -523,6 +523,11 @@ def model_jobs(model, *, since=None):
     if since is not None:
         cond |= Q(finished_at__gte=since)
     return qs.filter(cond).order_by("created_at", "id")
+
+
+def copy_targets(user):
+    """Models `user` owns (and sees): where a version may be copied to."""
+    return filter_holding(user, RegisteredModel.objects.all(), OWNER).order_by("full_name")
 
 
 def user_jobs(user):

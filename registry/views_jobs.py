@@ -13,9 +13,9 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import jobs, permissions, selectors, storage
-from .errors import InvalidInput, NotFound, RegistryError
-from .models import Job, RegisteredModel, VersionFile
+from . import jobs, selectors, storage
+from .errors import NotFound, RegistryError
+from .models import VersionFile
 from .views.common import domain_errors, load, page_url
 
 HTMX_STOP_POLLING = 286
@@ -145,18 +145,13 @@ def _attachment_headers(response, size=None):
     return response
 
 
-def copy_targets(user):
-    """Models `user` owns (and sees): where a version may be copied to."""
-    return permissions.filter_holding(user, RegisteredModel.objects.all(), permissions.OWNER).order_by("full_name")
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 @domain_errors
 def version_copy(request, catalog, schema, model, version):
     """Copy this version into a model the user owns, then watch it on the target model's page."""
     obj = load(request.user, "version", catalog, schema, model, version)
-    targets = copy_targets(request.user)
+    targets = jobs.copy_targets(request.user)
     error, status = None, 200
     if request.method == "POST":
         try:
@@ -165,7 +160,7 @@ def version_copy(request, catalog, schema, model, version):
             return redirect(page_url(target))
         except NotFound:
             error, status = "Choose one of the models you own as the target.", 400
-        except (InvalidInput, RegistryError) as exc:
+        except RegistryError as exc:  # Forbidden, InvalidInput, BackgroundUnavailable…
             error, status = exc.message, exc.status
     context = {"version": obj, "model": obj.model, "targets": targets, "error": error,
                "selected": request.POST.get("target", "")}

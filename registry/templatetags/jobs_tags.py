@@ -38,9 +38,7 @@ def copy_targets(user, version):
     """Models `user` owns, when `version` may be copied at all (READY), else []."""
     if version.status != ModelVersion.READY:
         return []
-    from registry.views_jobs import copy_targets as targets
-
-    return list(targets(user).only("id", "full_name"))
+    return list(jobs.copy_targets(user).only("id", "full_name"))
 
 
 def _tree(rows):
