@@ -87,7 +87,7 @@ def server(tmp_path):
 
 
 CLIENT = r'''
-import json, os, tempfile
+import json, os, tempfile, time
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -124,7 +124,12 @@ d = mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=tempfile.m
 out["files"] = sorted(os.listdir(d))
 c.create_registered_model("prod.ml_team.iris_copy")
 copy = c.copy_model_version(f"models:/{name}@Champion", "prod.ml_team.iris_copy")
-out["copy"] = [copy.version, c.get_model_version("prod.ml_team.iris_copy", copy.version).status]
+for _ in range(240):  # copy_model_version returns at once; the copy job makes it READY: poll, as users do
+    copy_status = c.get_model_version("prod.ml_team.iris_copy", copy.version).status
+    if copy_status != "PENDING_REGISTRATION":
+        break
+    time.sleep(0.25)
+out["copy"] = [copy.version, copy_status]
 c.rename_registered_model("prod.ml_team.iris_copy", "prod.ml_team.iris_renamed")
 c.delete_model_version("prod.ml_team.iris_renamed", "1")
 c.delete_registered_model("prod.ml_team.iris_renamed")
