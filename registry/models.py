@@ -19,6 +19,7 @@ PRIVILEGE_CODENAMES = {
     "EXECUTE": "execute",
     "APPLY TAG": "apply_tag",
     "ALL PRIVILEGES": "all_privileges",
+    "MODIFY": "modify",  # experiments only (log runs into it)
 }
 CODENAME_PRIVILEGES = {v: k for k, v in PRIVILEGE_CODENAMES.items()}
 
@@ -27,6 +28,9 @@ CODENAME_PRIVILEGES = {v: k for k, v in PRIVILEGE_CODENAMES.items()}
 CATALOG_PRIVILEGES = ["USE CATALOG", "CREATE SCHEMA", "USE SCHEMA", "CREATE MODEL", "EXECUTE", "APPLY TAG", "ALL PRIVILEGES"]
 SCHEMA_PRIVILEGES = ["USE SCHEMA", "CREATE MODEL", "EXECUTE", "APPLY TAG", "ALL PRIVILEGES"]
 MODEL_PRIVILEGES = ["EXECUTE", "APPLY TAG", "ALL PRIVILEGES"]
+# Experiments (MLflow tracking) are securables of their own, outside catalogs: what each
+# privilege allows is documented in permissions.py's tracking section.
+EXPERIMENT_PRIVILEGES = ["EXECUTE", "MODIFY", "ALL PRIVILEGES"]
 
 
 def _perms(privileges):

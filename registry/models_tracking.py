@@ -7,7 +7,11 @@ Times are stored as MLflow sends them: epoch milliseconds.
 """
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .models import EXPERIMENT_PRIVILEGES, _perms
 
 __all__ = [
     "Experiment",
@@ -22,6 +26,8 @@ __all__ = [
     "LoggedModelTag",
     "LoggedModelParam",
     "RunOutput",
+    "ExperimentUserGrant",
+    "ExperimentGroupGrant",
 ]
 
 ACTIVE = "active"
@@ -30,21 +36,49 @@ LIFECYCLE = [(ACTIVE, ACTIVE), (DELETED, DELETED)]
 
 
 class Experiment(models.Model):
-    """Experiment "0" ("Default") is created on first use and shared: everyone may log runs
-    into it, and each run there stays private to its owner."""
+    """A securable of its own: one owner (a user or a group) and grants of EXECUTE, MODIFY and
+    ALL PRIVILEGES (permissions.py says what each allows). Experiment "0" ("Default") is
+    created on first use with no owner and is shared: everyone may log runs into it, and each
+    run there stays private to its owner."""
 
     DEFAULT_ID = 0
+    securable_type = "experiment"
     name = models.CharField(max_length=500)
-    owner = models.ForeignKey(
+    owner_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    owner_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     lifecycle_stage = models.CharField(max_length=16, choices=LIFECYCLE, default=ACTIVE)
     creation_time = models.BigIntegerField()
     last_update_time = models.BigIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["name"], name="experiment_name_unique")]
+        default_permissions = ()
+        permissions = _perms(EXPERIMENT_PRIVILEGES)
+        constraints = [
+            models.UniqueConstraint(fields=["name"], name="experiment_name_unique"),
+            models.CheckConstraint(
+                condition=models.Q(owner_user__isnull=True) | models.Q(owner_group__isnull=True),
+                name="experiment_at_most_one_owner",
+            ),
+        ]
         ordering = ["id"]
+
+    @property
+    def owner(self):
+        return self.owner_user or self.owner_group
+
+    @property
+    def owner_name(self):
+        if self.owner_user_id:
+            return self.owner_user.username
+        if self.owner_group_id:
+            return self.owner_group.name
+        return ""
+
+    @property
+    def full_name(self):
+        return self.name
 
     def __str__(self):
         return self.name
@@ -197,3 +231,12 @@ class RunOutput(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "logged_model"], name="run_output_unique")]
+
+
+# --- Grants on experiments: guardian's direct-foreign-key tables, as for catalogs and models ---
+class ExperimentUserGrant(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="user_grants")
+
+
+class ExperimentGroupGrant(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="group_grants")

@@ -16,12 +16,16 @@ from django.db.models import BooleanField, Case, Exists, IntegerField, OuterRef,
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
     CATALOG_PRIVILEGES,
+    EXPERIMENT_PRIVILEGES,
     MODEL_PRIVILEGES,
     PRIVILEGE_CODENAMES,
     SCHEMA_PRIVILEGES,
     Catalog,
     CatalogGroupGrant,
     CatalogUserGrant,
+    Experiment,
+    ExperimentGroupGrant,
+    ExperimentUserGrant,
     ModelGroupGrant,
     ModelUserGrant,
     ModelVersion,
@@ -43,7 +47,10 @@ PRIVILEGE_LEVEL = {
     "EXECUTE": "model",
     "APPLY TAG": "model",
 }
-GRANTABLE = {"catalog": CATALOG_PRIVILEGES, "schema": SCHEMA_PRIVILEGES, "model": MODEL_PRIVILEGES}
+GRANTABLE = {"catalog": CATALOG_PRIVILEGES, "schema": SCHEMA_PRIVILEGES, "model": MODEL_PRIVILEGES,
+             "experiment": EXPERIMENT_PRIVILEGES}
+# Privileges a grant of another one includes (only experiments accept MODIFY).
+IMPLIED_BY = {"EXECUTE": ["MODIFY"]}
 
 # How to reach each level from a row of each table.
 PATHS = {
@@ -51,12 +58,15 @@ PATHS = {
     Schema: {"catalog": "catalog__", "schema": ""},
     RegisteredModel: {"catalog": "schema__catalog__", "schema": "schema__", "model": ""},
     ModelVersion: {"catalog": "model__schema__catalog__", "schema": "model__schema__", "model": "model__"},
+    Experiment: {"experiment": ""},
 }
-OWN_LEVEL = {Catalog: "catalog", Schema: "schema", RegisteredModel: "model", ModelVersion: "model"}
+OWN_LEVEL = {Catalog: "catalog", Schema: "schema", RegisteredModel: "model", ModelVersion: "model",
+             Experiment: "experiment"}
 GRANT_TABLES = {
     "catalog": (CatalogUserGrant, CatalogGroupGrant),
     "schema": (SchemaUserGrant, SchemaGroupGrant),
     "model": (ModelUserGrant, ModelGroupGrant),
+    "experiment": (ExperimentUserGrant, ExperimentGroupGrant),
 }
 SECURABLE_TYPES = {"catalog": Catalog, "schema": Schema, "registered_model": RegisteredModel, "model": RegisteredModel}
 
@@ -81,6 +91,10 @@ ACTIONS = {
     "model.delete": [OWNER],  # the model or one of its versions
     "model.manage": [OWNER],
     "model.copy_into": [OWNER],  # target of a copy
+    "experiment.read": [],  # see it, its runs, logged models and artifacts; register from them
+    "experiment.log_into": ["MODIFY"],  # create runs and logged models in it
+    "experiment.edit": [OWNER],  # its tags, name, lifecycle
+    "experiment.manage": [OWNER],
 }
 ACTION_LABELS = {
     "catalog.create_schema": "Creating a schema",
@@ -99,6 +113,9 @@ ACTION_LABELS = {
     "model.delete": "Deleting",
     "model.manage": "Managing permissions",
     "model.copy_into": "Copying a version into this model",
+    "experiment.log_into": "Logging runs",
+    "experiment.edit": "Changing this experiment",
+    "experiment.manage": "Managing permissions",
 }
 # Privileges that make an object visible at all.
 VISIBILITY = {
@@ -106,6 +123,7 @@ VISIBILITY = {
     Schema: ["USE CATALOG", "USE SCHEMA"],
     RegisteredModel: ["USE CATALOG", "USE SCHEMA", "EXECUTE"],
     ModelVersion: ["USE CATALOG", "USE SCHEMA", "EXECUTE"],
+    Experiment: ["EXECUTE"],
 }
 # Capabilities computed for one object of each kind.
 CAPABILITIES = {
@@ -114,6 +132,7 @@ CAPABILITIES = {
     RegisteredModel: ["USE CATALOG", "USE SCHEMA", "CREATE MODEL", "EXECUTE", "APPLY TAG", OWNER],
 }
 CAPABILITIES[ModelVersion] = CAPABILITIES[RegisteredModel]
+CAPABILITIES[Experiment] = ["EXECUTE", "MODIFY", OWNER]
 
 
 def _is_bypass(user):
@@ -132,7 +151,8 @@ def _owns_at(user, prefix):
 
 
 def _granted_at(user, level, prefix, privilege):
-    codenames = [PRIVILEGE_CODENAMES[privilege], PRIVILEGE_CODENAMES["ALL PRIVILEGES"]]
+    held_through = [privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, [])]
+    codenames = [PRIVILEGE_CODENAMES[p] for p in held_through]
     user_table, group_table = GRANT_TABLES[level]
     target = OuterRef(f"{prefix}id")
     by_user = user_table.objects.filter(content_object_id=target, user_id=user.pk, permission__codename__in=codenames)
@@ -149,9 +169,13 @@ def q_holds(user, privilege, cls):
     if _is_nobody(user):
         return Q(pk__in=[])
     paths = PATHS[cls]
-    level = OWN_LEVEL[cls] if privilege == OWNER else PRIVILEGE_LEVEL[privilege]
+    own = OWN_LEVEL[cls]
+    level = own if privilege == OWNER or own == "experiment" else PRIVILEGE_LEVEL[privilege]
+    chain = list(paths)  # from the top level down
     q = Q(pk__in=[])
-    for current in LEVELS[: LEVELS.index(level) + 1]:
+    if own == "experiment" and privilege != OWNER:
+        q |= q_shared_experiment()
+    for current in chain[: chain.index(level) + 1]:
         prefix = paths[current]
         q |= _owns_at(user, prefix)
         if privilege != OWNER:
@@ -271,6 +295,8 @@ def not_found_message(obj):
         return f"Registered Model with name={obj.full_name} not found"
     if isinstance(obj, Schema):
         return f"Schema '{obj.full_name}' does not exist."
+    if isinstance(obj, Experiment):
+        return f"No Experiment with id={obj.pk} exists"
     return f"Catalog '{obj.name}' does not exist."
 
 
@@ -309,7 +335,8 @@ def normalise_privilege(text, securable_type):
     if not isinstance(text, str):
         raise InvalidInput("A privilege must be a string.")
     name = " ".join(text.replace("_", " ").upper().split())
-    level = {"catalog": "catalog", "schema": "schema", "registered_model": "model", "model": "model"}[securable_type]
+    level = {"catalog": "catalog", "schema": "schema", "registered_model": "model", "model": "model",
+             "experiment": "experiment"}[securable_type]
     allowed = GRANTABLE[level]
     if name not in allowed:
         raise InvalidInput(
@@ -320,21 +347,43 @@ def normalise_privilege(text, securable_type):
 
 
 # --- Tracking (experiments, runs, logged models): outside catalogs (issue 4) -------------------
-# No grants here yet: an experiment is seen and changed by its owner; a run or logged model by
-# its owner and the owner of its experiment. Experiment "0" (Default, no owner) is shared:
-# everyone may see it and log runs into it, and each run there stays its owner's. Superusers see
-# and change everything. Registering a version from a run or logged model needs to see it.
+# An experiment is a securable of its own, with one owner (a user or a group; its creator at
+# first) and grants, in the same model as catalogs and models, but with no parent to inherit from:
+#
+#   EXECUTE         see the experiment, every run and logged model in it, their params,
+#                   metrics, datasets and artifacts (download), and register model versions
+#                   from them (into a model one owns: the registry's own rule).
+#   MODIFY          EXECUTE, and log into it: create runs and logged models (each stays its
+#                   creator's: changing another person's run needs owning it or the experiment).
+#   ALL PRIVILEGES  both.
+#   owner           everything: change the experiment (tags), change and delete any run or
+#                   logged model in it, grant, revoke, transfer ownership.
+#
+# A run or logged model is also always seen and changed by its own creator (its owner).
+# Experiment "0" (Default) has no owner and is shared: everyone sees it and may log runs into
+# it, but a run there is seen only by its owner (and by grantees of Default, which only a
+# superuser can grant). Superusers see and change everything.
 TRACKING_TYPES = ("experiment", "run", "logged_model")
 
 
+def q_shared_experiment(prefix=""):
+    """The ownerless Default experiment everyone may see and log into."""
+    return Q(**{f"{prefix}owner_user__isnull": True, f"{prefix}owner_group__isnull": True})
+
+
 def q_tracking_visible(user, kind):
+    """Experiments, runs or logged models `user` may see, as a Q over that table."""
+    if kind == "experiment":
+        return q_visible(user, Experiment)
     if _is_bypass(user):
         return Q()
     if _is_nobody(user):
         return Q(pk__in=[])
-    if kind == "experiment":
-        return Q(owner_id=user.pk) | Q(owner__isnull=True)
-    return Q(owner_id=user.pk) | Q(experiment__owner_id=user.pk)
+    return (
+        Q(owner_id=user.pk)
+        | _owns_at(user, "experiment__")
+        | _granted_at(user, "experiment", "experiment__", "EXECUTE")
+    )
 
 
 def tracking_visible(user, queryset, kind):
@@ -342,17 +391,23 @@ def tracking_visible(user, queryset, kind):
 
 
 def tracking_require_write(user, obj, kind):
-    """Raise Forbidden unless `user` may change `obj` (a visible experiment, run or logged
-    model): its owner, its experiment's owner, or a superuser. Runs in the shared Default
-    experiment may be created by anyone (`experiment.log_into`)."""
+    """Raise NotFound/Forbidden unless `user` may change `obj`, a visible experiment, run or
+    logged model. `kind`: "experiment" (its tags: the owner), "experiment.log_into" (create runs
+    and logged models: MODIFY), "run" / "logged_model" (its creator or the experiment's owner)."""
+    if kind == "experiment":
+        require(user, "experiment.edit", obj)
+        return
+    if kind == "experiment.log_into":
+        require(user, "experiment.log_into", obj)
+        return
     if _is_bypass(user):
         return
     if _is_nobody(user):
         raise NotFound("Not found.")
-    if kind == "experiment.log_into" and (obj.owner_id is None or obj.owner_id == user.pk):
+    if obj.owner_id == user.pk or OWNER in capabilities(user, obj.experiment):
         return
-    if kind in ("run", "logged_model") and user.pk in (obj.owner_id, obj.experiment.owner_id):
-        return
-    if kind == "experiment" and obj.owner_id == user.pk:
-        return
-    raise Forbidden(f"Only the owner may change this {kind.split('.')[0].replace('_', ' ')}.", missing=[OWNER])
+    what = kind.replace("_", " ")
+    raise Forbidden(
+        f"Changing this {what} requires being its creator or the owner of experiment {obj.experiment.name}.",
+        missing=[OWNER],
+    )

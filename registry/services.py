@@ -18,6 +18,7 @@ from .models import (
     PRIVILEGE_CODENAMES,
     Alias,
     Catalog,
+    Experiment,
     ModelTag,
     ModelVersion,
     RegisteredModel,
@@ -353,7 +354,8 @@ def alias_delete(*, actor, model, alias):
 
 # --- Grants and ownership -------------------------------------------------------------------
 def _manage_action(obj):
-    return {"catalog": "catalog.manage", "schema": "schema.manage", "registered_model": "model.manage"}[obj.securable_type]
+    return {"catalog": "catalog.manage", "schema": "schema.manage", "registered_model": "model.manage",
+            "experiment": "experiment.manage"}[obj.securable_type]
 
 
 def grants_change(*, actor, obj, changes):
@@ -385,7 +387,8 @@ def owner_transfer(*, actor, obj, principal):
     with transaction.atomic():
         before = obj.owner_name
         fields = _owner_fields(new_owner)
-        type(obj).objects.filter(pk=obj.pk).update(**fields, updated_at=timezone.now())
+        stamp = {"updated_at": timezone.now()} if hasattr(obj, "updated_at") else {}  # experiments have none
+        type(obj).objects.filter(pk=obj.pk).update(**fields, **stamp)
         for key, value in fields.items():
             setattr(obj, key, value)
         audit.record(actor, "transfer_owner", obj, before={"owner": before}, after={"owner": principal_name(new_owner)})
@@ -401,6 +404,8 @@ def grants_on(obj):
                  ("catalog", obj.schema.catalog, f"catalog {obj.schema.catalog.name}")]
     elif isinstance(obj, Schema):
         chain = [("schema", obj, None), ("catalog", obj.catalog, f"catalog {obj.catalog.name}")]
+    elif isinstance(obj, Experiment):
+        chain = [("experiment", obj, None)]  # no parent to inherit from
     else:
         chain = [("catalog", obj, None)]
     rows = {}

@@ -94,7 +94,7 @@ def experiment_default():
             with transaction.atomic():
                 t = now_ms()
                 exp = Experiment.objects.create(
-                    pk=Experiment.DEFAULT_ID, name="Default", owner=None, creation_time=t, last_update_time=t
+                    pk=Experiment.DEFAULT_ID, name="Default", owner_user=None, creation_time=t, last_update_time=t
                 )
         except IntegrityError:
             exp = Experiment.objects.get(pk=Experiment.DEFAULT_ID)
@@ -129,7 +129,7 @@ def experiment_create(*, actor, name, tags=()):
     experiment_default()
     try:
         with transaction.atomic():
-            exp = Experiment.objects.create(name=name, owner=actor, creation_time=t, last_update_time=t)
+            exp = Experiment.objects.create(name=name, owner_user=actor, creation_time=t, last_update_time=t)
             ExperimentTag.objects.bulk_create([ExperimentTag(experiment=exp, key=k, value=v) for k, v in tags.items()])
     except IntegrityError:
         raise AlreadyExists(f"Experiment(name={name}) already exists.") from None

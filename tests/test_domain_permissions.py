@@ -78,7 +78,8 @@ def outcome(user, action, obj):
 
 
 def test_it_covers_every_action():
-    assert sorted(CATALOG_ACTIONS + SCHEMA_ACTIONS + MODEL_ACTIONS) == sorted(permissions.ACTIONS)
+    registry_actions = [a for a in permissions.ACTIONS if not a.startswith("experiment.")]  # test_experiment_grants.py
+    assert sorted(CATALOG_ACTIONS + SCHEMA_ACTIONS + MODEL_ACTIONS) == sorted(registry_actions)
     for actions, table in EXPECTED.values():
         assert sorted(table) == sorted(PERSONAS)
         assert all(len(outcomes) == len(actions) for outcomes in table.values())
