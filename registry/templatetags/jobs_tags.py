@@ -1,12 +1,13 @@
 """What the jobs slots (templates/jobs/_*.html) need from a page: the job of a version, the file
-tree, the parsed MLmodel, lineage, the copy targets. Reads only; permission-filtered."""
+tree, the parsed MLmodel, the copy targets. Reads only; permission-filtered. (Lineage is
+registry/lineage.py, drawn by templates/registry/partials/lineage.html.)"""
 
 import json
 import time
 
 from django import template
 
-from registry import jobs, permissions, storage
+from registry import jobs, storage
 from registry.models import Job, ModelVersion, VersionFile
 
 register = template.Library()
@@ -108,12 +109,6 @@ def version_files(version):
         "total": sum(r.size for r in rows),
         "mlmodel": _mlmodel(version, by_path) if rows else None,
     }
-
-
-@register.simple_tag
-def version_lineage(user, version):
-    copies = permissions.visible(user, ModelVersion.objects.filter(copied_from=version)).select_related("model")
-    return {"inputs": list(version.lineage_inputs.all()), "copies": list(copies.order_by("model__full_name", "version"))}
 
 
 @register.filter

@@ -8,8 +8,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from .. import forms, permissions, selectors, services
+from .. import forms, lineage, permissions, selectors, services
 from ..models import ModelVersion
+from . import lineage_graph
 from .common import breadcrumb, domain_errors, edit_url, load, page_url
 
 TAB_LABELS = {"overview": "Overview", "permissions": "Permissions", "activity": "Activity", "files": "Files",
@@ -269,6 +270,9 @@ def render_version(request, obj, *, status=200, tab=None, **overrides):
             form=overrides.get("tag_form"),
         ),
     }
+    if tab == "lineage":
+        found = lineage.version_lineage(user=user, version=obj)
+        context.update(lineage=found, graph=lineage_graph.build(found), run_href=lineage_graph.run_url(found.run))
     return render(request, "registry/version.html", context, status=status)
 
 

@@ -153,3 +153,37 @@ class EmptyOut(serializers.Serializer):
 class ErrorOut(serializers.Serializer):
     error_code = serializers.CharField(help_text="NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED…")
     message = serializers.CharField()
+
+
+# --- Lineage (registry/lineage.py builds the data; these only describe it for OpenAPI) --------
+class LineageDatasetOut(serializers.Serializer):
+    name = serializers.CharField()
+    digest = serializers.CharField()
+    source_type = serializers.CharField(help_text="MLflow's dataset source type: delta_table, http, local, hugging_face…")
+    source = serializers.CharField(help_text="The source as MLflow logged it (often JSON, e.g. {\"uri\": \"…\"}).")
+    context = serializers.CharField(help_text="The mlflow.data.context tag: training, eval… (may be empty).")
+
+
+class LineageRunOut(serializers.Serializer):
+    run_id = serializers.CharField()
+    visible = serializers.BooleanField(help_text="False: the caller may not see the run; only its id is given.")
+    run_name = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    experiment_id = serializers.CharField(required=False)
+    experiment_name = serializers.CharField(required=False)
+
+
+class LineageVersionOut(serializers.Serializer):
+    visible = serializers.BooleanField(help_text="False: a version the caller may not see; nothing else is given.")
+    full_name = serializers.CharField(required=False, help_text="catalog.schema.model")
+    version = serializers.IntegerField(required=False)
+    status = serializers.CharField(required=False)
+
+
+class LineageOut(serializers.Serializer):
+    model_version = LineageVersionOut()
+    datasets = LineageDatasetOut(many=True, help_text="What the version's run logged as inputs (mlflow.log_input).")
+    run = LineageRunOut(allow_null=True, help_text="The run the version was registered from, or null.")
+    copied_from = LineageVersionOut(allow_null=True, help_text="The version this one was copied from, or null.")
+    copies = LineageVersionOut(many=True, help_text="Copies of this version the caller may see.")
+    hidden_copies = serializers.IntegerField(help_text="Copies in models the caller may not see (counted, never named).")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("models/<str:full_name>", views.ModelView.as_view(), name="uc-model"),
     path("models/<str:full_name>/versions", views.VersionsView.as_view(), name="uc-versions"),
     path("models/<str:full_name>/versions/<str:version>", views.VersionView.as_view(), name="uc-version"),
+    path("models/<str:full_name>/versions/<str:version>/lineage", views.VersionLineageView.as_view(), name="uc-version-lineage"),
     path("permissions/<str:securable_type>/<str:full_name>", views.PermissionsView.as_view(), name="uc-permissions"),
     re_path(r"^.*$", EndpointNotFoundView.as_view(error_style=UC), name="uc-unknown"),
 ]

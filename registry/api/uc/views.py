@@ -15,7 +15,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from registry import names, selectors, services
+from registry import lineage, names, selectors, services
 from registry.errors import InvalidInput
 from registry.models import Alias
 
@@ -273,6 +273,18 @@ class VersionView(UCView):
         if "comment" in data:
             services.version_update(actor=request.user, version=obj, description=data["comment"] or "")
         return Response(s.VersionOut(selectors.version_get(request.user, full_name, version)).data)
+
+
+class VersionLineageView(UCView):
+    @extend_schema(operation_id="uc_versions_lineage", responses={200: s.LineageOut, **_errors(400, 404)})
+    def get(self, request, full_name, version):
+        """Where the version came from (the datasets its run logged, the run, the version it was
+        copied from) and the copies made of it, as the caller may see them: a run or version the
+        caller may not see is given without its name; copies in models the caller may not see
+        are only counted."""
+        names.parse_full_name(full_name)
+        obj = selectors.version_get(request.user, full_name, version)
+        return Response(lineage.version_lineage(user=request.user, version=obj).as_dict())
 
 
 # --- Grants ---------------------------------------------------------------------------------
