@@ -117,3 +117,49 @@ class CreateForm(PageForm):
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Description (Markdown)", strip=False
     )
+
+
+class RegisterFromRunForm(PageForm):
+    """Register model (run page): what to register, and into which model. The lists offer only
+    what the user may use; the service decides again (a tampered value is refused there)."""
+
+    id_prefix = "register"
+    OTHER_PATH = "path"
+    source = forms.ChoiceField(label="What to register")
+    path = forms.CharField(
+        max_length=1000, required=False, label="Artifact path in this run",
+        widget=forms.TextInput(attrs={"placeholder": "model"}),
+    )
+    target = forms.ChoiceField(
+        choices=[("existing", "A model I own"), ("new", "A new model")], initial="existing",
+        widget=forms.RadioSelect, label="Register into",
+    )
+    model = forms.CharField(max_length=767, required=False, label="Model")
+    schema = forms.CharField(max_length=520, required=False, label="Schema")
+    name = forms.CharField(max_length=255, required=False, label="New model name",
+                           widget=forms.TextInput(attrs={"placeholder": "iris_classifier"}))
+
+    def __init__(self, *args, sources, models, schemas, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [*sources, (self.OTHER_PATH, "Another artifact path of this run…")]
+        self.fields["model"].widget = forms.Select(choices=[("", "— choose —"), *[(m, m) for m in models]])
+        self.fields["schema"].widget = forms.Select(choices=[("", "— choose —"), *[(s, s) for s in schemas]])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == self.OTHER_PATH and not data.get("path", "").strip("/ "):
+            self.add_error("path", "Give the path of a model folder inside this run's artifacts.")
+        if data.get("target") == "existing" and not data.get("model"):
+            self.add_error("model", "Choose a model you own.")
+        if data.get("target") == "new":
+            if not data.get("schema"):
+                self.add_error("schema", "Choose a schema where you may create models.")
+            if not data.get("name"):
+                self.add_error("name", "Name the new model.")
+        return data
+
+    def source_uri(self, run_id):
+        """The MLflow source the choice names (`runs:/<run>/<path>` for a typed path)."""
+        if self.cleaned_data["source"] == self.OTHER_PATH:
+            return f"runs:/{run_id}/{self.cleaned_data['path'].strip('/')}"
+        return self.cleaned_data["source"]

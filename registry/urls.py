@@ -4,7 +4,7 @@ POST under /edit/<kind>/<object>/<verb>/, so no object name can ever collide wit
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import browse, edit
+from .views import browse, edit, runs
 
 M = "<str:catalog>/<str:schema>/<str:model>"
 V = M + "/<int:version>"
@@ -19,6 +19,13 @@ urlpatterns = [
     path("explore/<str:catalog>/<str:schema>/", browse.schema, name="schema"),
     path(f"explore/{M}/", browse.model, name="model"),
     path(f"explore/{M}/versions/<int:version>/", browse.version, name="version"),
+    # Experiments and runs (MLflow tracking)
+    path("experiments/", runs.experiments, name="experiments"),
+    path("experiments/<int:experiment_id>/", runs.experiment, name="experiment"),
+    path("experiments/<int:experiment_id>/runs/<str:run_id>/", runs.run, name="run"),
+    path("experiments/<int:experiment_id>/runs/<str:run_id>/artifacts/<path:path>", runs.run_artifact,
+         name="run_artifact"),
+    path("edit/run/<int:experiment_id>/<str:run_id>/register/", runs.run_register, name="run_register"),
     # Writes
     path("edit/catalogs/new/", edit.catalog_create, name="catalog_create"),
     path("edit/catalog/<str:catalog>/create-schema/", edit.schema_create, name="catalog_create_schema"),
@@ -36,14 +43,15 @@ _PREFIX = {
     "schema": "<str:catalog>/<str:schema>",
     "model": M,
     "version": V,
+    "experiment": "<int:experiment_id>",
 }
 _VERBS = {
     "description": (edit.description, ("catalog", "schema", "model", "version")),
     "tag_set": (edit.tag_set, ("model", "version")),
     "tag_delete": (edit.tag_delete, ("model", "version")),
-    "grant": (edit.grant, ("catalog", "schema", "model")),
-    "revoke": (edit.revoke, ("catalog", "schema", "model")),
-    "owner": (edit.owner, ("catalog", "schema", "model")),
+    "grant": (edit.grant, ("catalog", "schema", "model", "experiment")),
+    "revoke": (edit.revoke, ("catalog", "schema", "model", "experiment")),
+    "owner": (edit.owner, ("catalog", "schema", "model", "experiment")),
 }
 for _verb, (_view, _kinds) in _VERBS.items():
     for _kind in _kinds:

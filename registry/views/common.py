@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from .. import selectors
 from ..errors import Forbidden, InvalidInput, NotFound, RegistryError
-from ..models import Catalog, ModelVersion, RegisteredModel, Schema
+from ..models import Catalog, Experiment, ModelVersion, RegisteredModel, Schema
 
 KINDS = ("catalog", "schema", "model", "version")
 
@@ -43,8 +43,12 @@ def domain_errors(view):
     return wrapper
 
 
-def load(user, kind, catalog, schema=None, model=None, version=None):
+def load(user, kind, catalog=None, schema=None, model=None, version=None, experiment_id=None):
     """The object a URL names, as `user` may see it (NotFound otherwise)."""
+    if kind == "experiment":
+        from .. import runs
+
+        return runs.experiment_get(user, experiment_id)
     if kind == "catalog":
         return selectors.catalog_get(user, catalog)
     if kind == "schema":
@@ -65,11 +69,14 @@ def url_args(obj):
         return obj.full_name.split(".")
     if isinstance(obj, ModelVersion):
         return [*obj.model.full_name.split("."), obj.version]
+    if isinstance(obj, Experiment):
+        return [obj.pk]
     raise TypeError(obj)
 
 
 def kind_of(obj):
-    return {Catalog: "catalog", Schema: "schema", RegisteredModel: "model", ModelVersion: "version"}[type(obj)]
+    return {Catalog: "catalog", Schema: "schema", RegisteredModel: "model", ModelVersion: "version",
+            Experiment: "experiment"}[type(obj)]
 
 
 def page_url(obj, **query):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from .. import forms, permissions, selectors, services
 from ..errors import AlreadyExists, InvalidInput, NotFound
-from . import browse
+from . import browse, runs
 from .common import domain_errors, kind_of, load, page_url
 
 RENDERERS = {
@@ -18,6 +18,7 @@ RENDERERS = {
     "schema": browse.render_schema,
     "model": browse.render_model,
     "version": browse.render_version,
+    "experiment": runs.render_experiment,
 }
 
 
@@ -223,7 +224,7 @@ def version_delete(request, catalog, schema, model, version):
 
 
 # --- Grants and ownership -----------------------------------------------------------------
-LEVELS = {"catalog": "catalog", "schema": "schema", "model": "model"}
+LEVELS = {"catalog": "catalog", "schema": "schema", "model": "model", "experiment": "experiment"}
 
 
 @post_view
@@ -272,6 +273,8 @@ def owner(request, kind, **names):
             try:  # freshly, through the selector: the old owner may see nothing of it now
                 return _back(load(request.user, kind, **names), "grants", tab="permissions")
             except NotFound:
+                if kind == "experiment":
+                    return redirect("experiments")
                 parent = {"catalog": None, "schema": "catalog", "model": "schema"}[kind]
                 return redirect("home") if parent is None else _back(getattr(obj, parent))
     return RENDERERS[kind](request, obj, status=400, tab="permissions", owner_form=form)
