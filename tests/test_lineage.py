@@ -6,10 +6,13 @@ every model in prod.ml_team, gina (ml-admins) owns prod.ml_team.fraud and cannot
 oscar sees nothing; staging.ml_team.churn is seen by admin only.
 """
 
+import io
 import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -346,3 +349,17 @@ def test_the_api_is_in_the_openapi_document(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/2.1/unity-catalog/models/{full_name}/versions/{version}/lineage" in schema
     assert "uc_versions_lineage" in schema
+
+
+# --- Demo content -----------------------------------------------------------------------------
+def test_the_demo_has_lineage_that_differs_by_user(db):
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
+    alice, bob = User.objects.get(username="alice"), User.objects.get(username="bob")
+    prod_v3 = ModelVersion.objects.get(model__full_name="prod.ml_team.iris_model", version=3)
+    found = _lineage(alice, prod_v3)
+    assert [d.name for d in found.datasets] == ["iris_train", "iris_eval"] and found.run.name == "rf-200-trees"
+    assert [(c.full_name, c.version) for c in found.copies] == [("staging.ml_team.iris_model", 1)]
+    found = _lineage(bob, prod_v3)  # a reader of prod iris: the datasets, not alice's run, not staging
+    assert [d.name for d in found.datasets] == ["iris_train", "iris_eval"]
+    assert not found.run.visible and found.copies == [] and found.hidden_copies == 1

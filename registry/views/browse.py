@@ -272,7 +272,8 @@ def render_version(request, obj, *, status=200, tab=None, **overrides):
     }
     if tab == "lineage":
         found = lineage.version_lineage(user=user, version=obj)
-        context.update(lineage=found, graph=lineage_graph.build(found), run_href=lineage_graph.run_url(found.run))
+        context.update(lineage=found, graph=lineage_graph.build(found), run_href=lineage_graph.run_url(found.run),
+                       experiment_href=lineage_graph.experiment_url(found.run))
     return render(request, "registry/version.html", context, status=status)
 
 

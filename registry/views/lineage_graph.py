@@ -85,6 +85,15 @@ def run_url(run):
         return ""
 
 
+def experiment_url(run):
+    if run is None or not run.visible:
+        return ""
+    try:
+        return reverse("experiment", args=[run.experiment_id])
+    except NoReverseMatch:
+        return ""
+
+
 def _more(count, what, href):
     return Node("more", f"+ {count} more", what, f"{count} more {what}, listed in the table below", href=href)
 

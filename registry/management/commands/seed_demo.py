@@ -23,8 +23,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from registry import services
-from registry.models import Catalog, ModelVersion, RegisteredModel, Schema
+from registry import services, tracking
+from registry.models import Catalog, Experiment, ModelVersion, RegisteredModel, Run, Schema
 
 IRIS_SIGNATURE = {
     "inputs": [
@@ -95,6 +95,21 @@ MODELS = [
     ], {}, {"task": "binary_classification", "experimental": "true"}, FRAUD_DESCRIPTION),
 ]
 
+# Lineage: alice's training run logged two datasets; prod iris v3 was registered from it and
+# copied to staging (so bob, a reader of prod iris, sees the datasets but not the run or the copy).
+DEMO_EXPERIMENT, DEMO_RUN = "iris-training", "rf-200-trees"
+DEMO_DATASETS = [
+    ("training", {"name": "iris_train", "digest": "5b1c0e2f", "source_type": "http",
+                  "source": '{"url": "https://data.example.com/iris/train.csv"}'}),
+    ("eval", {"name": "iris_eval", "digest": "9d4a7be3", "source_type": "delta_table",
+              "source": '{"delta_table_name": "prod.data.iris_eval"}'}),
+]
+# (model, version) → (from the demo run, copied from (model, version) or None)
+DEMO_LINEAGE = {
+    ("prod.ml_team.iris_model", 3): (True, None),
+    ("staging.ml_team.iris_model", 1): (True, ("prod.ml_team.iris_model", 3)),
+}
+
 
 class Command(BaseCommand):
     help = "Create demo users and catalogs/schemas/models (idempotent; passwords printed once)."
@@ -162,6 +177,7 @@ class Command(BaseCommand):
                 self._grant(admin, schema, ["alice"] if catalog_name == "staging" else ["alice", "bob"], "USE SCHEMA")
                 self._grant(admin, schema, ["alice"], "CREATE MODEL")
 
+        run_id = self._demo_run(users["alice"])
         for catalog_name, model_name, owner, versions, aliases, tags, description in MODELS:
             full_name = f"{catalog_name}.ml_team.{model_name}"
             if RegisteredModel.objects.filter(full_name=full_name).exists():
@@ -174,12 +190,18 @@ class Command(BaseCommand):
             if owner != "admin":
                 services.owner_transfer(actor=admin, obj=model, principal=owner)
             signature = IRIS_SIGNATURE if model_name == "iris_model" else FRAUD_SIGNATURE
-            # Metadata only: demo versions carry a signature but no files and no source run.
-            for version_description, version_tags in versions:
+            # Metadata only: demo versions carry a signature but no files (two have lineage: DEMO_LINEAGE).
+            for number, (version_description, version_tags) in enumerate(versions, 1):
+                from_run, copied_from = DEMO_LINEAGE.get((full_name, number), (False, None))
+                if copied_from:
+                    copied_from = ModelVersion.objects.filter(
+                        model__full_name=copied_from[0], version=copied_from[1]).first()
                 services.version_create(
                     actor=admin, model=model, description=version_description,
                     tags=[{"key": k, "value": v} for k, v in version_tags.items()],
                     signature=signature, status=ModelVersion.READY,
+                    run_id=run_id if from_run else "", copied_from=copied_from,
+                    source=f"models:/{copied_from.full_name}" if copied_from else "",
                 )
             for alias, number in aliases.items():
                 services.alias_set(actor=admin, model=model, alias=alias, version=number)
@@ -191,6 +213,29 @@ class Command(BaseCommand):
             self.stdout.write("Demo content created: " + "; ".join(made) + ".")
         else:
             self.stdout.write("Demo content already present; nothing changed.")
+
+    @staticmethod
+    def _demo_run(alice):
+        """alice's experiment with one finished run that logged params, a metric and two
+        datasets (created once; its run id afterwards)."""
+        run = Run.objects.filter(experiment__name=DEMO_EXPERIMENT, name=DEMO_RUN).first()
+        if run is not None:
+            return run.run_uuid
+        if Experiment.objects.filter(name=DEMO_EXPERIMENT).exists():
+            return ""  # someone made an experiment of that name: leave it alone
+        experiment = tracking.experiment_create(actor=alice, name=DEMO_EXPERIMENT)
+        run = tracking.run_create(actor=alice, experiment_id=experiment.pk, run_name=DEMO_RUN)
+        tracking.run_log_batch(
+            actor=alice, run_id=run.run_uuid,
+            params=[{"key": "n_estimators", "value": "200"}, {"key": "max_depth", "value": "6"}],
+            metrics=[{"key": "accuracy", "value": 0.967, "timestamp": tracking.now_ms(), "step": 0}],
+        )
+        tracking.run_log_inputs(actor=alice, run_id=run.run_uuid, datasets=[
+            {"tags": [{"key": "mlflow.data.context", "value": context}], "dataset": dataset}
+            for context, dataset in DEMO_DATASETS
+        ])
+        tracking.run_update(actor=alice, run_id=run.run_uuid, status="FINISHED", end_time=tracking.now_ms())
+        return run.run_uuid
 
     @staticmethod
     def _grant(actor, obj, principals, privilege):
