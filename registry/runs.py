@@ -26,7 +26,6 @@ _OWNERS = ("owner_user", "owner_group")
 def experiments_with_counts(user):
     """Active experiments `user` may see, each with `run_count` and `last_run_time` over the
     active runs `user` may see in it (in the Default experiment, their own), in one query."""
-    tracking.experiment_default()
     runs = tracking.active(tracking.runs(user)).filter(experiment=OuterRef("pk")).order_by()
     count = runs.values("experiment").annotate(n=Count("pk")).values("n")
     last = runs.values("experiment").annotate(t=Max("start_time")).values("t")

@@ -196,6 +196,17 @@ def worker(artifact_dir, tmp_path_factory, django_db_setup, django_db_blocker):
         yield w
 
 
+@pytest.fixture
+def broker_down():
+    """The broker does not answer (nothing listens there): actions needing a job are refused."""
+    from catalog_explorer.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    yield
+    app.conf.broker_url = before
+
+
 # --- Model sources in artifact storage ------------------------------------------------------
 SIGNATURE_YAML = {
     "inputs": json.dumps(

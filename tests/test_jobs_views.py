@@ -13,6 +13,7 @@ from registry import jobs, services, storage
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Job, ModelVersion, VersionFile
 from tests import jobs_support as js
+from tests.jobs_support import broker_down  # noqa: F401 - fixture
 
 SOURCE = "mlartifacts/7/run1/artifacts/model"
 
@@ -42,16 +43,6 @@ def ready(world, artifacts):
     job.refresh_from_db()
     assert version.status == ModelVersion.READY, job.message
     return version, job
-
-
-@pytest.fixture
-def broker_down():
-    from catalog_explorer.celery import app
-
-    before = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    yield
-    app.conf.broker_url = before
 
 
 def _version_url(name, version, *rest):
