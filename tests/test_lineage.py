@@ -235,6 +235,7 @@ def test_the_lineage_tab_draws_datasets_run_version_and_copies(client, world, ru
     assert 'id="lineage-dataset-1"' in body and "https://data.example.com/iris.csv" in body
     assert svg.get("role") == "group" and svg.find(f"{SVG_NS}title").text.startswith(f"Lineage of {IRIS} version 3")
     assert "<script" not in body.split('id="lineage-graph"')[1].split("</svg>")[0]
+    assert 'data-testid="tab-lineage" class="tab is-active" aria-current="page"' in body  # for browser tests
 
 
 def test_the_run_node_is_plain_for_who_may_not_see_the_run(client, world, run, v3):
