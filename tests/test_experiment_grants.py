@@ -14,8 +14,9 @@ from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import Experiment, ExperimentUserGrant, RunParam
 from tests.mlflow_support import artifact_root, as_user, error  # noqa: F401 — fixture
 from tests.runs_support import grant, tracked_run
+from tests.test_domain_permissions import HIDDEN, NO, OK
+from tests.test_domain_permissions import outcome as _outcome
 
-OK, NO, HIDDEN = "ok", "403", "404"
 ACTIONS = ["experiment.read", "experiment.log_into", "experiment.edit", "experiment.manage"]
 EXPECTED = {
     "alice": [OK, OK, OK, OK],
@@ -35,16 +36,6 @@ def exp(world, artifact_root):  # noqa: F811
     grant(world.alice, experiment, "group:ml-admins", "ALL PRIVILEGES")
     experiment.run = tracked_run(world.alice, experiment).run
     return experiment
-
-
-def _outcome(user, action, obj):
-    try:
-        permissions.require(user, action, obj)
-    except NotFound:
-        return HIDDEN
-    except Forbidden:
-        return NO
-    return OK
 
 
 def test_every_experiment_action_is_in_the_table():
