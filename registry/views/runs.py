@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from .. import forms, permissions, runs, selectors
 from ..errors import AlreadyExists, Forbidden, InvalidInput, NotFound, RegistryError
 from ..views_jobs import _attachment_headers
-from .browse import _permissions_context, _tab, _tab_list
+from .browse import _permissions_context, _tab
 from .common import domain_errors, load, page_url
 
 RUNS_PAGE_SIZE = 50
