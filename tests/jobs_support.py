@@ -207,6 +207,19 @@ def broker_down():
     app.conf.broker_url = before
 
 
+def watch_model_jobs(page, timeout=40_000):
+    """In a browser on a model page: follow the jobs card's progress bar until a job ends.
+    Returns (the result's text, the set of bar values seen)."""
+    page.wait_for_selector("#model-jobs progress")
+    seen = set()
+    for _ in range(300):
+        seen.add(int(page.get_attribute("#model-jobs progress", "value") or 0))
+        if page.query_selector("#model-jobs .job-result"):
+            break
+        page.wait_for_timeout(100)
+    return page.wait_for_selector("#model-jobs .job-result", timeout=timeout).inner_text(), seen
+
+
 # --- Model sources in artifact storage ------------------------------------------------------
 SIGNATURE_YAML = {
     "inputs": json.dumps(

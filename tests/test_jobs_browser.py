@@ -70,14 +70,7 @@ def test_copy_this_version_shows_live_progress_until_ready(page, world, artifact
     page.wait_for_url(page.base + "/explore/prod/ml_team/iris_prod/")
     page.evaluate("window.__notReloaded = true")
 
-    page.wait_for_selector("#model-jobs progress")
-    seen = set()
-    for _ in range(200):
-        seen.add(int(page.get_attribute("#model-jobs progress", "value") or 0))
-        if page.query_selector("#model-jobs .job-result"):
-            break
-        page.wait_for_timeout(100)
-    result = page.wait_for_selector("#model-jobs .job-result", timeout=30_000).inner_text()
+    result, seen = js.watch_model_jobs(page, timeout=30_000)
     assert "prod.ml_team.iris_prod version 1" in result and "READY" in result
     assert int(page.get_attribute("#model-jobs progress", "value")) == 100
     assert any(0 < v < 100 for v in seen), f"the bar never showed a value between 0 and 100: {sorted(seen)}"

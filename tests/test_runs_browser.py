@@ -63,14 +63,7 @@ def test_register_model_from_a_run_shows_progress_until_ready_with_lineage(page,
 
     page.wait_for_url(page.base + "/explore/prod/ml_team/iris/#model-jobs")
     page.evaluate("window.__notReloaded = true")
-    page.wait_for_selector("#model-jobs progress")
-    seen = set()
-    for _ in range(300):
-        seen.add(int(page.get_attribute("#model-jobs progress", "value") or 0))
-        if page.query_selector("#model-jobs .job-result"):
-            break
-        page.wait_for_timeout(100)
-    result = page.wait_for_selector("#model-jobs .job-result", timeout=40_000).inner_text()
+    result, seen = js.watch_model_jobs(page)
     assert "prod.ml_team.iris version 3" in result and "READY" in result, result
     assert any(0 < v < 100 for v in seen), f"the bar never showed a value between 0 and 100: {sorted(seen)}"
     page.wait_for_selector("#versions tbody tr:has-text('Version 3'):has-text('Ready')", timeout=10_000)
