@@ -1,6 +1,7 @@
 """MLflow tracking, as services and reads: experiments, runs, params, metrics, datasets, logged
 models. Keyword-only like `services.py`; who may see or change what is `permissions.py`'s
-tracking section (owners; the Default experiment is shared, its runs private).
+tracking section (owners and grants on experiments; the Default experiment is shared, its runs
+private).
 
 Invisible objects raise NotFound, visible but not changeable ones Forbidden. Artifact locations are
 `mlflow-artifacts:/…` URIs under our proxy; their files live in the artifact storage under

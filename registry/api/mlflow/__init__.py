@@ -13,7 +13,8 @@
 - `/api/3.0/mlflow/*`: JSON 404 (no multipart uploads).
 
 Who may do what: the registry follows Unity Catalog's privileges (`registry/permissions.py`);
-experiments, runs and logged models belong to their owners (Default experiment shared, its runs
+experiments are securables with an owner and grants (EXECUTE: see it and its runs; MODIFY: log
+runs into it), runs and logged models follow their experiment (Default experiment shared, its runs
 private), see the tracking section of `registry/permissions.py`. `model-versions/create` sources
 are validated in `registry/sources.py` and registered by the jobs in `registry/jobs.py`.
 Auth: HTTP basic (MLFLOW_TRACKING_USERNAME/PASSWORD) or Bearer (MLFLOW_TRACKING_TOKEN); writes
