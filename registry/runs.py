@@ -14,8 +14,8 @@ from django.db.models.functions import Coalesce
 
 from . import artifacts_proxy, search, services, sources, tracking
 from .errors import InvalidInput, NotFound
-from .models import Experiment, RunInput, RunMetric, RunParam, RunTag, Schema
-from .permissions import filter_holding, with_capabilities
+from .models import Experiment, ModelVersion, RunInput, RunMetric, RunParam, RunTag, Schema
+from .permissions import filter_holding, visible, with_capabilities
 
 KEY_COLUMNS = 6  # params and metrics shown as columns of the runs table (each)
 SYSTEM_TAG_PREFIX = "mlflow."
@@ -117,6 +117,10 @@ def run_details(user, run):
         "logged_models": list(run_logged_models(user, run)),
         "tags": [t for t in tags if not t.key.startswith(SYSTEM_TAG_PREFIX)],
         "system_tags": [t for t in tags if t.key.startswith(SYSTEM_TAG_PREFIX)],
+        "registered_versions": list(
+            visible(user, ModelVersion.objects.filter(run_id=run.run_uuid).select_related("model"))
+            .order_by("model__full_name", "version")[:50]
+        ),
     }
 
 

@@ -6,7 +6,7 @@ user may not write to, or bad input, is an error next to the field and changes n
 import pytest
 from django.urls import reverse
 
-from registry import tracking
+from registry import services, tracking
 from registry.models import Job, ModelVersion, RegisteredModel
 from tests.jobs_support import broker_down  # noqa: F401 — fixture
 from tests.mlflow_support import artifact_root  # noqa: F401 — fixture
@@ -113,6 +113,7 @@ def test_runs_in_the_default_experiment_stay_their_owners(client, world, t):
 # --- Run page ---------------------------------------------------------------------------------
 def test_the_run_page_shows_params_metrics_datasets_logged_models_per_persona(client, world, t):
     url = _run_url(t)
+    services.version_create(actor=world.gina, model=world.fraud, run_id=t.run.run_uuid, status=ModelVersion.READY)
     for persona in (world.alice, world.eve, world.admin):
         page = _get(client, persona, url)
         assert "max_depth" in page and "100" in page
@@ -120,6 +121,7 @@ def test_the_run_page_shows_params_metrics_datasets_logged_models_per_persona(cl
         assert "iris_train" in page and "d1g3st42" in page and "training" in page and "prod.data.iris" in page
         assert t.logged.model_id in page
         assert "Register model" in page and "team" in page and "train.py" in page
+        assert ("prod.ml_team.fraud v2" in page) is (persona == world.admin)  # only versions one may see
     _get(client, world.oscar, url, 404)
     # A run is found only under its own experiment.
     other = tracking.experiment_create(actor=world.alice, name="other")
@@ -176,6 +178,10 @@ def test_register_a_logged_model_into_an_owned_model_starts_the_job(client, worl
     assert [i["name"] for i in job.payload["lineage_inputs"]] == ["iris_train"]
     page = client.get(response["Location"]).content.decode()
     assert 'id="model-jobs"' in page  # the progress shows on the model page
+    run_page = client.get(_run_url(t)).content.decode()
+    assert reverse("version", args=["prod", "ml_team", "iris", 3]) in run_page  # and the run lists it
+    client.force_login(world.eve)  # eve sees iris (EXECUTE) too; oscar would not see the run at all
+    assert "prod.ml_team.iris v3" in client.get(_run_url(t)).content.decode()
 
 
 def test_register_an_artifact_path_into_a_new_model(client, world, t):

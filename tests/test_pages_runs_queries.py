@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from registry import tracking
-from registry.models import Dataset, RunInput, RunMetric, RunParam
+from registry import services, tracking
+from registry.models import Dataset, ModelVersion, RunInput, RunMetric, RunParam
 from tests.mlflow_support import artifact_root  # noqa: F401 — fixture
 from tests.runs_support import experiment_of, grant, tracked_run
 
@@ -71,12 +71,14 @@ def test_the_run_page_costs_the_same_with_few_or_many_params_metrics_and_dataset
     one = _queries(client, url)
     _grow_run(t.run, 40)
     for i in range(5):
+        services.version_create(actor=world.alice, model=world.iris, run_id=t.run.run_uuid, status=ModelVersion.READY)
         tracking.logged_model_create(actor=world.alice, experiment_id=t.experiment.pk, name=f"lm{i}",
                                      source_run_id=t.run.run_uuid)
     many = _queries(client, url)
     assert len(one) == len(many), (len(one), len(many))
     # session, user, experiment with capabilities, the run, its params, latest metrics (with
-    # history counts), datasets, logged models, tags; the artifact listing's run check; models
-    # one owns and schemas with CREATE MODEL (the Register dialog); top bar, tree (3): 16.
-    assert len(many) <= 16, "\n".join(many)
+    # history counts), datasets, logged models, tags, versions registered from it; the artifact
+    # listing's run check; models one owns and schemas with CREATE MODEL (the Register dialog);
+    # top bar, tree (3): 17.
+    assert len(many) <= 17, "\n".join(many)
     assert "p039" in client.get(url).content.decode()
