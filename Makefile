@@ -19,12 +19,13 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 export PORT HOST
 
-.PHONY: help venv migrate static demo run web worker test check clean
+.PHONY: help venv migrate static demo run web worker test check clean bench bench-pages
 
 help:
 	@echo "make run     set up (venv, migrate, static, demo content) and start web + worker on http://$(HOST):$(PORT)"
 	@echo "make test    run the test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make venv | migrate | static | demo | web | worker | check | clean"
+	@echo "make bench | bench-pages   benchmarks against mlflow server / of the HTML pages (README: Benchmarks)"
 
 # The stamp is older than pyproject.toml whenever someone adds a dependency: reinstall then.
 $(PY):
@@ -66,6 +67,15 @@ test: venv
 check: venv
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Benchmarks (README "Benchmarks"): need PostgreSQL and Redis on 127.0.0.1; they create and drop
+# their own database (catalog_bench, catalog_bench_pages) and use Redis DB 5.
+BENCH_ARGS ?=
+bench: venv
+	$(PY) benchmarks/bench_api.py $(BENCH_ARGS)
+
+bench-pages: venv
+	$(PY) benchmarks/bench_pages.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/staticfiles

@@ -1,0 +1,571 @@
+"""Our registry against the stock `mlflow server`, side by side, over the MLflow REST API (issue 5).
+
+    make bench                      # default: 50 models × 4 versions, a few minutes
+    make bench BENCH_ARGS=--large   # 1,000 models × 100 versions for every operation
+
+Both servers run on loopback with the same number of web processes (`--workers`, default 2):
+ours production-style (gunicorn, PostgreSQL database `catalog_bench`, Redis DB 5, a Celery
+worker), theirs `mlflow server` with a SQLite backend and served artifacts. One client code
+drives both (keep-alive `http.client` connections); only ours gets the `Authorization` header.
+Each measured request alternates between the servers, so a noisy moment hurts both alike.
+
+Phases: register the workload (time until every version is READY) → every operation, p50/p95
+and throughput for both, ratio ours/theirs, and ours against a no-op floor → list/search after
+bulk-inserting rows up to 100,000 versions → a 1 GB version's register and copy jobs against `cp`.
+Everything it starts runs in a temporary directory and is stopped (and the database dropped) at
+the end.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PREFIX = "/api/2.0/mlflow/"
+CATALOG = "bench.ml"
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+class Client:
+    """One keep-alive connection; reconnects when the server closed it."""
+
+    def __init__(self, server):
+        self.server = server
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+
+    def call(self, method, path, params=None, body=None):
+        url = PREFIX + path
+        headers = dict(self.server.headers)
+        data = None
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        for attempt in range(3):
+            try:
+                self.conn.request(method, url, body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                if response.will_close:
+                    self.conn.close()
+                return response.status, payload
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+
+    def json(self, method, path, params=None, body=None, ok=(200,)):
+        status, payload = self.call(method, path, params, body)
+        if status not in ok:
+            raise RuntimeError(f"{self.server.name} {method} {path} {params or body}: {status} {payload[:300]!r}")
+        return json.loads(payload or b"{}")
+
+
+class Server:
+    def __init__(self, name, port, headers):
+        self.name, self.port, self.headers = name, port, headers
+        self.procs = []
+        self.base = f"http://127.0.0.1:{port}"
+
+    def start(self, cmd, env, log):
+        out = open(log, "ab")
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True))
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {p.returncode}; see its log")
+            try:
+                status, _ = Client(self).call("GET", "registered-models/search", {"max_results": 1})
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s")
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- statistics --------------------------------------------------------------------------------
+def pct(values, q):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summary(lat, wall=None):
+    """(p50 ms, p95 ms, requests/s); sequential throughput is requests over summed latency."""
+    return (pct(lat, 0.5) * 1000, pct(lat, 0.95) * 1000, len(lat) / (wall if wall else sum(lat)))
+
+
+# --- the workload ------------------------------------------------------------------------------
+def model_name(i):
+    return f"{CATALOG}.model_{i:04d}"
+
+
+def setup_models(server, n_models):
+    c = Client(server)
+    for i in range(n_models):
+        c.json("POST", "registered-models/create", body={
+            "name": model_name(i), "tags": [{"key": "tier", "value": "gold" if i % 10 == 0 else "bronze"}],
+        })
+
+
+def register_versions(server, source, n_models, n_versions, threads=4):
+    """Create every version (`threads` clients, like parallel training jobs) and wait until all
+    are READY. Returns (seconds, number of versions)."""
+    work = [(i, v) for v in range(n_versions) for i in range(n_models)]
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        c = Client(server)
+        while True:
+            with lock:
+                if not work:
+                    return
+                i, _ = work.pop(0)
+            try:
+                c.json("POST", "model-versions/create", body={
+                    "name": model_name(i), "source": source["source"], "model_id": source["model_id"],
+                    "run_id": source["run_id"],
+                })
+            except Exception as exc:  # reported after the join
+                errors.append(exc)
+                return
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+    c = Client(server)
+    total = n_models * n_versions
+    while True:
+        found = c.json("GET", "model-versions/search",
+                       {"filter": f"name LIKE '{CATALOG}.%'", "max_results": 10000})["model_versions"]
+        ready = sum(1 for v in found if v["status"] == "READY")
+        failed = [v for v in found if v["status"] == "FAILED_REGISTRATION"]
+        if failed:
+            raise RuntimeError(f"{server.name}: registration failed: {failed[0]['status_message']}")
+        if ready >= total:
+            return time.perf_counter() - started, total
+        time.sleep(0.2)
+
+
+def set_aliases(server, n_models, n_versions):
+    c = Client(server)
+    for i in range(n_models):
+        c.json("POST", "registered-models/alias", body={"name": model_name(i), "alias": "champion",
+                                                           "version": str(n_versions)})
+
+
+def operations(n_models, n_versions, big_model=None):
+    """name → (method, path, function i → params or body, is_read)."""
+    pick = lambda i: model_name((i * 7) % n_models)  # noqa: E731
+    ops = {
+        "get model": ("GET", "registered-models/get", lambda i: {"name": pick(i)}, True),
+        "get version by alias": ("GET", "registered-models/alias", lambda i: {"name": pick(i), "alias": "champion"}, True),
+        "search versions by name": ("GET", "model-versions/search", lambda i: {"filter": f"name = '{pick(i)}'"}, True),
+        "search models, first page (100)": ("GET", "registered-models/search", lambda i: {"max_results": 100}, True),
+        "search models by tag": ("GET", "registered-models/search",
+                                 lambda i: {"filter": "tags.tier = 'gold'", "max_results": 100}, True),
+        "set model tag": ("POST", "registered-models/set-tag",
+                          lambda i: {"name": pick(i), "key": "bench", "value": str(i)}, False),
+        "move alias": ("POST", "registered-models/alias",
+                       lambda i: {"name": pick(i), "alias": "moving", "version": str(1 + i % n_versions)}, False),
+    }
+    return ops
+
+
+def measure(servers, op, n, warmup=20):
+    """`n` requests of `op` to each server, alternating request by request. {name: latencies}."""
+    method, path, make, _ = op
+    clients = [Client(s) for s in servers]
+    lat = {s.name: [] for s in servers}
+    for i in range(-warmup, n):
+        for c in (clients if i % 2 == 0 else clients[::-1]):
+            args = make(i)
+            params, body = (args, None) if method == "GET" else (None, args)
+            t0 = time.perf_counter()
+            status, payload = c.call(method, path, params, body)
+            elapsed = time.perf_counter() - t0
+            if status != 200:
+                raise RuntimeError(f"{c.server.name} {method} {path} {args}: {status} {payload[:300]!r}")
+            if i >= 0:
+                lat[c.server.name].append(elapsed)
+    return lat
+
+
+def _concurrent_worker(server, op, duration, queue):
+    method, path, make, _ = op
+    c = Client(server)
+    lat, i = [], os.getpid()
+    end = time.perf_counter() + duration
+    while time.perf_counter() < end:
+        i += 1
+        t0 = time.perf_counter()
+        status, _ = c.call(method, path, make(i) if method == "GET" else None, None if method == "GET" else make(i))
+        lat.append(time.perf_counter() - t0)
+        if status != 200:
+            queue.put(("error", status))
+            return
+    queue.put(("ok", lat))
+
+
+def measure_concurrent(servers, op, clients=8, duration=3.0, rounds=2):
+    """`clients` processes hammering one server at a time for `duration` s, alternating servers
+    for `rounds` rounds. {name: (latencies, wall seconds)}."""
+    ctx = multiprocessing.get_context("fork")
+    out = {s.name: ([], 0.0) for s in servers}
+    for r in range(rounds):
+        for s in (servers if r % 2 == 0 else servers[::-1]):
+            queue = ctx.Queue()
+            procs = [ctx.Process(target=_concurrent_worker, args=(s, op, duration, queue)) for _ in range(clients)]
+            t0 = time.perf_counter()
+            for p in procs:
+                p.start()
+            results = [queue.get() for _ in procs]
+            for p in procs:
+                p.join()
+            wall = time.perf_counter() - t0
+            lat, total = out[s.name]
+            for kind, value in results:
+                if kind == "error":
+                    raise RuntimeError(f"{s.name}: concurrent {op[1]} answered {value}")
+                lat.extend(value)
+            out[s.name] = (lat, total + min(wall, duration))
+    return out
+
+
+# --- bulk rows for the 100,000-version point ----------------------------------------------------
+def bulk_theirs(db_path, catalog, n_models, n_versions, source):
+    """The same rows in mlflow server's SQLite tables, cloned from rows its own API wrote."""
+    con = sqlite3.connect(db_path, timeout=60)
+    con.row_factory = sqlite3.Row
+    now = int(time.time() * 1000)
+
+    def template(table):
+        row = con.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
+        return list(row.keys()), dict(row)
+
+    rm_cols, rm = template("registered_models")
+    mv_cols, mv = template("model_versions")
+    tag_cols, tag = template("registered_model_tags")
+
+    def insert(table, cols, rows):
+        con.executemany(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                        ([r[c] for c in cols] for r in rows))
+
+    names = [f"{catalog}.ml.m_{i:05d}" for i in range(n_models)]
+    insert("registered_models", rm_cols, ({**rm, "name": n, "creation_time": now, "last_updated_time": now,
+                                           "description": ""} for n in names))
+    insert("registered_model_tags", tag_cols, ({**tag, "name": n, "key": "tier",
+                                                "value": "gold" if i % 10 == 0 else "bronze"}
+                                               for i, n in enumerate(names)))
+    insert("model_versions", mv_cols, ({**mv, "name": n, "version": v, "creation_time": now,
+                                        "last_updated_time": now, "source": source, "status": "READY"}
+                                       for n in names for v in range(1, n_versions + 1)))
+    con.commit()
+    total = con.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+    con.close()
+    return total
+
+
+# --- printing ------------------------------------------------------------------------------------
+def print_table(title, rows, names):
+    ours, theirs = names
+    print(f"\n{title}")
+    head = (f"{'operation':36} {ours + ' p50':>10} {'p95':>8} {'req/s':>8}   {theirs + ' p50':>10} {'p95':>8}"
+            f" {'req/s':>8}   {'thr x':>6}")
+    print(head)
+    print("-" * len(head))
+    for name, a, b in rows:
+        ratio = a[2] / b[2] if b else float("nan")
+        bcols = f"{b[0]:10.2f} {b[1]:8.2f} {b[2]:8.0f}" if b else f"{'-':>10} {'-':>8} {'-':>8}"
+        print(f"{name:36} {a[0]:10.2f} {a[1]:8.2f} {a[2]:8.0f}   {bcols}   {ratio:6.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--large", action="store_true", help="1,000 models × 100 versions (bulk rows) for every operation")
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--versions", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="web processes of each server")
+    parser.add_argument("-n", "--requests", type=int, default=200, help="measured requests per operation and server")
+    parser.add_argument("--copy-mb", type=int, default=1024, help="size of the big version (0: skip the copy test)")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the 100,000-version point")
+    parser.add_argument("--database", default="catalog_bench")
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--gunicorn-args", default=None, help="override GUNICORN_CMD_ARGS for our web server")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    print(f"# bench_api {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} CPUs · "
+          f"workers={args.workers} · temp {tmp}")
+    import psycopg
+
+    admin_url = f"{args.pg}/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{args.database}"')
+    env = {**os.environ, "DATABASE_URL": f"{args.pg}/{args.database}", "REDIS_URL": args.redis,
+           "VAR_DIR": str(tmp / "ours"), "SECRET_KEY": "benchmark-only-" + os.urandom(8).hex(), "DEBUG": "false",
+           "LOG_LEVEL": "WARNING", "JOB_SWEEP_SECONDS": "3600"}
+    env.pop("MLFLOW_TRACKING_TOKEN", None)
+    if args.gunicorn_args is not None:
+        env["GUNICORN_CMD_ARGS"] = args.gunicorn_args
+    (tmp / "ours" / "staticfiles").mkdir(parents=True)
+    py = str(BIN / "python")
+    subprocess.run([py, "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
+    token = subprocess.run([py, "benchmarks/ours_admin.py", "setup"], env=env, cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    ours = Server("ours", free_port(), {"Authorization": f"Bearer {token}"})
+    theirs = Server("mlflow", free_port(), {})
+    servers = [ours, theirs]
+    try:
+        ours.start([py, "manage.py", "serve", "--port", str(ours.port), "--web-workers", str(args.workers)],
+                   env, tmp / "ours.log")
+        theirs.start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(theirs.port),
+                      "--workers", str(args.workers), "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
+                      "--serve-artifacts", "--artifacts-destination", str(tmp / "mlartifacts")],
+                     {k: v for k, v in env.items() if k not in ("DATABASE_URL",)}, tmp / "mlflow.log")
+        for s in servers:
+            s.wait_ready()
+        run_benchmark(args, tmp, env, ours, theirs)
+    finally:
+        for s in servers:
+            s.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+            with psycopg.connect(admin_url, autocommit=True) as con:
+                con.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+
+
+def log_model(server, experiment="benchmark"):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.base}
+    env.pop("MLFLOW_TRACKING_TOKEN", None)
+    auth = server.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        env["MLFLOW_TRACKING_TOKEN"] = auth.split(" ", 1)[1]
+    out = subprocess.run([str(BIN / "python"), str(ROOT / "benchmarks" / "log_model.py"), experiment], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_benchmark(args, tmp, env, ours, theirs):
+    servers = [ours, theirs]
+    names = [s.name for s in servers]
+    n_models, n_versions = args.models, args.versions
+    sources = {s.name: log_model(s) for s in servers}
+
+    # 1. Registration: time until every version is READY.
+    reg = {}
+    for s in servers:
+        setup_models(s, n_models)
+        seconds, count = register_versions(s, sources[s.name], n_models, n_versions)
+        reg[s.name] = (seconds, count)
+        set_aliases(s, n_models, n_versions)
+    print(f"\nRegistration of {n_models} × {n_versions} versions from one logged model (4 client threads),"
+          f" until all READY")
+    for name, (seconds, count) in reg.items():
+        kind = "copy + sha256 jobs" if name == "ours" else "metadata only"
+        print(f"  {name:8} {seconds:7.2f} s   {count / seconds:7.1f} versions/s   ({kind})")
+    print(f"  ratio ours/mlflow (versions/s): {reg[theirs.name][0] / reg[ours.name][0]:.2f}")
+
+    if args.large:
+        print("\nBulk rows for --large: 1,000 models × 100 versions in each server's tables…")
+        _bulk(tmp, env, 1000, 100, sources)
+
+    # 2. Every operation, interleaved.
+    ops = operations(n_models, n_versions)
+    rows, floor_rows = [], []
+    results = {}
+    for name, op in ops.items():
+        lat = measure(servers, op, args.requests)
+        results[name] = {k: summary(v) for k, v in lat.items()}
+        rows.append((name, results[name]["ours"], results[name]["mlflow"]))
+    conc = measure_concurrent(servers, ops["get version by alias"])
+    results["8 clients: get version by alias"] = {k: summary(lat, wall) for k, (lat, wall) in conc.items()}
+    rows.append(("8 clients: get version by alias", results["8 clients: get version by alias"]["ours"],
+                 results["8 clients: get version by alias"]["mlflow"]))
+    # The floor: the same stack (middleware, DRF, token auth, JSON error) with no registry code.
+    floor_op = ("GET", "benchmark/no-op", lambda i: {"name": model_name(0)}, True)
+    floor = summary(_measure_any(ours, floor_op, args.requests))
+    scale = f"{n_models} × {n_versions}" if not args.large else "1,000 × 100 (+ workload)"
+    print_table(f"MLflow REST operations, {scale} versions; latency ms, throughput req/s; thr x = ours/mlflow",
+                rows, names)
+    print(f"\nNo-op floor on our stack (GET {PREFIX}benchmark/no-op: middleware + DRF + token auth + JSON"
+          f" 404): p50 {floor[0]:.2f} ms, p95 {floor[1]:.2f} ms, {floor[2]:.0f} req/s")
+    for name, op in ops.items():
+        if op[3]:
+            print(f"  {name:36} p50 / floor p50 = {results[name]['ours'][0] / floor[0]:.2f}")
+    check_targets(results, reg, floor, ops)
+
+    # 3. List/search at the workload size and at 100,000 versions.
+    if not args.skip_scale and not args.large:
+        scale_ops = {k: ops[k] for k in ("search versions by name", "search models, first page (100)",
+                                         "search models by tag")}
+        scale_ops["search models, page of 20"] = ("GET", "registered-models/search", lambda i: {"max_results": 20}, True)
+        small = {k: {n: summary(v) for n, v in measure(servers, op, args.requests // 2).items()}
+                 for k, op in scale_ops.items()}
+        before = n_models * n_versions
+        m_big = max(1, (100_000 - before) // 100)
+        totals = _bulk(tmp, env, m_big, 100, sources)
+        large = {k: {n: summary(v) for n, v in measure(servers, op, args.requests // 2).items()}
+                 for k, op in scale_ops.items()}
+        print(f"\nList/search p50 ms at {before:,} versions vs {totals['ours']:,} versions "
+              f"({n_models} → {n_models + m_big:,} models); target ours ≤ 1.5×")
+        print(f"{'operation':36} {'ours small':>10} {'ours large':>10} {'x':>6}   {'mlflow small':>12} "
+              f"{'mlflow large':>12} {'x':>6}")
+        for k in scale_ops:
+            a, b = small[k], large[k]
+            print(f"{k:36} {a['ours'][0]:10.2f} {b['ours'][0]:10.2f} {b['ours'][0] / a['ours'][0]:6.2f}   "
+                  f"{a['mlflow'][0]:12.2f} {b['mlflow'][0]:12.2f} {b['mlflow'][0] / a['mlflow'][0]:6.2f}")
+
+    # 4. Copy throughput: a 1 GB version against cp on the same disk.
+    if args.copy_mb:
+        copy_benchmark(args, tmp, env, ours)
+
+
+def _measure_any(server, op, n, warmup=20):
+    return measure([server], op, n, warmup)[server.name] if op[1] != "benchmark/no-op" else _floor(server, op, n, warmup)
+
+
+def _floor(server, op, n, warmup):
+    c = Client(server)
+    lat = []
+    for i in range(-warmup, n):
+        t0 = time.perf_counter()
+        status, _ = c.call("GET", op[1], op[2](i))
+        if status != 404:
+            raise RuntimeError(f"no-op floor answered {status}")
+        if i >= 0:
+            lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def _bulk(tmp, env, n_models, n_versions, sources):
+    t0 = time.perf_counter()
+    out = subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "bulk", "scale", str(n_models),
+                          str(n_versions), sources["ours"]["source"]], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    total_ours = int(out.strip().splitlines()[-1])
+    subprocess.run([str(BIN / "python"), "manage.py", "shell", "-c",
+                    "from django.db import connection; connection.cursor().execute('ANALYZE')"],
+                   env=env, cwd=ROOT, check=True)
+    total_theirs = bulk_theirs(tmp / "mlflow.db", "scale", n_models, n_versions, sources["mlflow"]["source"])
+    print(f"  bulk-inserted {n_models * n_versions:,} versions into each in {time.perf_counter() - t0:.0f} s "
+          f"(ours {total_ours:,}, mlflow {total_theirs:,} versions in all)")
+    return {"ours": total_ours, "mlflow": total_theirs}
+
+
+def check_targets(results, reg, floor, ops):
+    print("\nTargets")
+    for name, op in ops.items():
+        o, t = results[name]["ours"], results[name]["mlflow"]
+        if op[3]:
+            ok = o[2] >= 5 * t[2] and o[0] <= 3.0 and o[0] <= 1.5 * floor[0]
+            print(f"  {'MET ' if ok else 'MISS'} {name}: thr {o[2] / t[2]:.1f}× (≥5), p50 {o[0]:.2f} ms (≤3), "
+                  f"{o[0] / floor[0]:.2f}× floor (≤1.5)")
+        else:
+            ok = o[2] >= 2 * t[2]
+            print(f"  {'MET ' if ok else 'MISS'} {name}: thr {o[2] / t[2]:.1f}× (≥2)")
+    o, t = results["8 clients: get version by alias"]["ours"], results["8 clients: get version by alias"]["mlflow"]
+    print(f"  {'MET ' if o[2] >= 5 * t[2] else 'MISS'} 8 clients by alias: thr {o[2] / t[2]:.1f}× (≥5)")
+    rate = {k: c / s for k, (s, c) in reg.items()}
+    print(f"  {'MET ' if rate['ours'] >= rate['mlflow'] else 'MISS'} registration: {rate['ours']:.1f} vs "
+          f"{rate['mlflow']:.1f} versions/s (≥1×)")
+
+
+def copy_benchmark(args, tmp, env, ours):
+    size = args.copy_mb << 20
+    big = log_model(ours, "benchmark-big")
+    directory = Path(subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "bigfile", big["model_id"],
+                                     str(size)], env=env, cwd=ROOT, check=True, capture_output=True,
+                                    text=True).stdout.strip())
+    c = Client(ours)
+    c.json("POST", "registered-models/create", body={"name": f"{CATALOG}.big"})
+    c.json("POST", "registered-models/create", body={"name": f"{CATALOG}.big_copy"})
+
+    def until_ready(name, version):
+        while True:
+            v = c.json("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
+            if v["status"] == "READY":
+                return
+            if v["status"] != "PENDING_REGISTRATION":
+                raise RuntimeError(v["status_message"])
+            time.sleep(0.05)
+
+    t0 = time.perf_counter()
+    v = c.json("POST", "model-versions/create", body={"name": f"{CATALOG}.big", "source": big["source"],
+                                                       "model_id": big["model_id"]})["model_version"]
+    until_ready(f"{CATALOG}.big", v["version"])
+    register_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    v2 = c.json("POST", "model-versions/create", body={"name": f"{CATALOG}.big_copy",
+                                                        "source": f"models:/{CATALOG}.big/{v['version']}"})["model_version"]
+    until_ready(f"{CATALOG}.big_copy", v2["version"])
+    copy_s = time.perf_counter() - t0
+    total = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+    dest = tmp / "cp-target"
+    t0 = time.perf_counter()
+    subprocess.run(["cp", "-r", str(directory), str(dest)], check=True)
+    cp_s = time.perf_counter() - t0
+    mb = total / 1e6
+    print(f"\nCopy throughput, a {mb / 1000:.2f} GB version (wall time from the API call until READY; "
+          f"the job copies, then re-reads both files for sha256)")
+    print(f"  cp -r (same disk)      {cp_s:6.2f} s  {mb / cp_s:7.0f} MB/s")
+    print(f"  register job           {register_s:6.2f} s  {mb / register_s:7.0f} MB/s   {cp_s / register_s:.2f}× cp")
+    print(f"  copy job (models:/)    {copy_s:6.2f} s  {mb / copy_s:7.0f} MB/s   {cp_s / copy_s:.2f}× cp   "
+          f"target ≥ 0.8×: {'MET' if cp_s / copy_s >= 0.8 else 'MISS'}")
+    shutil.rmtree(dest, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
