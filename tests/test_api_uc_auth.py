@@ -160,7 +160,7 @@ def test_the_uc_part_of_the_openapi_schema_is_valid_and_complete(db):
     )
     validate_schema(schema)
     operations = [op for item in schema["paths"].values() for op in item.values()]
-    assert len(operations) == 20
+    assert len(operations) == 21
     assert all(op["responses"].get("401") for op in operations)
 
 
