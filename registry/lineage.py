@@ -118,6 +118,9 @@ def source_label(source):
         for key in ("uri", "url", "path", "delta_table_name", "table_name", "table", "hf_path", "sql"):
             if isinstance(data.get(key), str) and data[key]:
                 return data[key]
+        tags = data.get("tags")  # a "code" source (mlflow.data.from_pandas without one): the script
+        if isinstance(tags, dict) and isinstance(tags.get("mlflow.source.name"), str):
+            return tags["mlflow.source.name"]
     return source
 
 

@@ -73,6 +73,8 @@ def test_datasets_and_run_of_a_version_registered_from_a_run(world, run, v3):
     ]
     assert found.datasets[0].source_label == "https://data.example.com/iris.csv"
     assert found.datasets[1].source_label == "prod.data.iris_eval"
+    code = json.dumps({"tags": {"mlflow.user": "alice", "mlflow.source.name": "train.py", "mlflow.source.type": "LOCAL"}})
+    assert lineage.source_label(code) == "train.py" and lineage.source_label("not json") == "not json"
     assert found.run.visible and found.run.name == "rf-200-trees" and found.run.experiment_name == "Default"
     assert found.copied_from is None and found.copies == [] and found.hidden_copies == 0
 
