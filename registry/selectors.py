@@ -7,7 +7,7 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .permissions import visible, with_capabilities
+from .permissions import load_capabilities, visible
 
 _OWNERS = ("owner_user", "owner_group")
 
@@ -32,56 +32,74 @@ def models(user, schema=None):
 
 def catalog_get(user, name):
     name = (name or "").lower()
-    obj = with_capabilities(user, Catalog.objects.select_related(*_OWNERS).filter(name=name)).first()
-    if obj is None or not obj.cap_use_catalog:
+    obj = Catalog.objects.select_related(*_OWNERS).filter(name=name).first()
+    if obj is None or not load_capabilities(user, obj).cap_use_catalog:
         raise NotFound(f"Catalog '{name}' does not exist.")
     return obj
 
 
 def schema_get(user, catalog_name, schema_name):
-    qs = Schema.objects.select_related("catalog", *_OWNERS).filter(
+    obj = Schema.objects.select_related("catalog", *_OWNERS).filter(
         catalog__name=(catalog_name or "").lower(), name=(schema_name or "").lower()
-    )
-    obj = with_capabilities(user, qs).first()
-    if obj is None or not (obj.cap_use_catalog and obj.cap_use_schema):
+    ).first()
+    if obj is None or not (load_capabilities(user, obj).cap_use_catalog and obj.cap_use_schema):
         raise NotFound(f"Schema '{catalog_name}.{schema_name}' does not exist.")
     return obj
 
 
-def model_get(user, full_name):
-    """By `catalog.schema.model` (any case). Invalid names are simply not found."""
-    full_name = (full_name or "")
-    qs = RegisteredModel.objects.select_related("schema__catalog", *_OWNERS).filter(full_name=full_name.lower())
-    obj = with_capabilities(user, qs).first()
+def _model_get(user, full_name, queryset):
+    full_name = full_name or ""
+    obj = queryset.select_related("schema__catalog", *_OWNERS).filter(full_name=full_name.lower()).first()
+    if obj is not None:
+        load_capabilities(user, obj)
     if obj is None or not (obj.cap_use_catalog and obj.cap_use_schema and obj.cap_execute):
         raise NotFound(f"Registered Model with name={full_name} not found")
     return obj
 
 
-def version_get(user, full_name, version):
-    """The version with its model (annotated with capabilities) attached."""
-    model = model_get(user, full_name)
-    number = names.validate_version_number(version)
+def model_get(user, full_name):
+    """By `catalog.schema.model` (any case). Invalid names are simply not found."""
+    return _model_get(user, full_name, RegisteredModel.objects.all())
+
+
+def _version_of(model, **lookup):
     obj = (
         ModelVersion.objects.select_related("created_by", "copied_from__model")
         .prefetch_related("tags", "aliases")
-        .filter(model=model, version=number)
+        .filter(model=model, **lookup)
         .first()
     )
-    if obj is None:
-        raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
-    obj.model = model
+    if obj is not None:
+        obj.model = model
     return obj
 
 
-def version_by_alias(user, full_name, alias):
+def model_version(model, version):
+    """Version `version` of a model the caller got through a getter (so already checked)."""
+    number = names.validate_version_number(version)
+    obj = _version_of(model, version=number)
+    if obj is None:
+        raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
+    return obj
+
+
+def model_version_by_alias(model, alias):
+    """The version `alias` points to, of a model the caller got through a getter."""
     from .errors import InvalidInput
 
-    model = model_get(user, full_name)
-    row = Alias.objects.select_related("version").filter(model=model, name__iexact=alias or "").first()
-    if row is None:
+    obj = _version_of(model, aliases__name__iexact=alias or "")
+    if obj is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
-    return version_get(user, model.full_name, row.version.version)
+    return obj
+
+
+def version_get(user, full_name, version):
+    """The version with its model (annotated with capabilities) attached."""
+    return model_version(model_get(user, full_name), version)
+
+
+def version_by_alias(user, full_name, alias):
+    return model_version_by_alias(model_get(user, full_name), alias)
 
 
 def model_versions(model):
@@ -197,18 +215,21 @@ def registry_versions(user):
 
 
 def registry_model_get(user, full_name):
-    model = model_get(user, full_name)
-    if RegisteredModel.objects.filter(pk=model.pk).filter(_is_prompt("pk")).exists():
+    """`model_get` for the MLflow API: prompts are not found (checked in the same query)."""
+    model = _model_get(user, full_name, RegisteredModel.objects.annotate(is_prompt=_is_prompt("pk")))
+    if model.is_prompt:
         raise NotFound(f"Registered Model with name={full_name} not found")
     return model
 
 
-def registry_model_details(model):
+def registry_model_details(model, *, reload=True):
     """Load tags, aliases and creator onto a model the caller already got through a selector
-    (no second permission query)."""
+    (no second permission query); `reload=False` when it was loaded by this request and not
+    changed since."""
     from django.db.models import prefetch_related_objects
 
-    model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
+    if reload:
+        model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
     prefetch_related_objects(
         [model], "tags", Prefetch("aliases", queryset=Alias.objects.select_related("version")), "created_by"
     )

@@ -26,12 +26,11 @@ def _model(user, name):
 
 
 def _version(user, name, version):
-    model = _model(user, name)
-    return selectors.version_get(user, model.full_name, version)
+    return selectors.model_version(_model(user, name), version)
 
 
-def _model_response(user, model):
-    model = selectors.registry_model_details(model)
+def _model_response(user, model, reload=True):
+    model = selectors.registry_model_details(model, reload=reload)
     latest = selectors.latest_versions([model.pk]).get(model.pk)
     return Response({"registered_model": s.model_out(model, latest)})
 
@@ -63,7 +62,7 @@ class CreateModel(MlflowView):
 
 class GetModel(MlflowView):
     def get(self, request):
-        return _model_response(request.user, _model(request.user, self.text("name")))
+        return _model_response(request.user, _model(request.user, self.text("name")), reload=False)
 
 
 class RenameModel(MlflowView):
@@ -134,7 +133,7 @@ class ModelTagView(MlflowView):
 class AliasView(MlflowView):
     def get(self, request):
         model = _model(request.user, self.text("name"))
-        version = selectors.version_by_alias(request.user, model.full_name, self.text("alias"))
+        version = selectors.model_version_by_alias(model, self.text("alias"))
         return Response({"model_version": s.version_out(version)})
 
     def post(self, request):

@@ -30,9 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
         parser.add_argument("--port", default=os.environ.get("PORT") or "8000")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument("--web-threads", type=int, default=4, help="threads per worker process")
         parser.add_argument("--no-worker", action="store_true", help="start the web server only")
 
-    def handle(self, *args, host, port, web_workers, no_worker, **options):
+    def handle(self, *args, host, port, web_workers, web_threads, no_worker, **options):
         try:
             port = int(port)
         except ValueError:
@@ -42,6 +43,10 @@ class Command(BaseCommand):
             "web": [
                 sys.executable, "-m", "gunicorn", "catalog_explorer.wsgi",
                 "-b", bind, "-w", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "10",
+                # Threads: keep-alive connections (the sync worker closes every connection, so each
+                # MLflow client request paid a new TCP handshake), and a request waiting on the
+                # database does not hold the whole process (benchmarks/RESULTS.md).
+                "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "5",
             ],
         }
         if _gunicorn_has("control_socket_disable"):
