@@ -4,7 +4,8 @@
 #   make test    the whole pytest suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL)
 #
 # Variables: PORT (8000), HOST (127.0.0.1), PYTHON (python3.11, else python3), VENV (.venv),
-# TEST_WORKERS (2; 0 runs the suite in one process), PYTEST_ARGS (extra pytest arguments).
+# TEST_WORKERS (2; 0 runs the suite in one process), PYTEST_ARGS (extra pytest arguments),
+# MLFLOW_OLDEST (3.0.0: the oldest MLflow 3.x client the e2e tests also run).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,12 +20,15 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 export PORT HOST
 
-.PHONY: help venv migrate static demo run web worker test check clean bench bench-pages
+MLFLOW_OLDEST ?= 3.0.0
+MLFLOW_OLDEST_VENV ?= var/mlflow-$(MLFLOW_OLDEST)
+
+.PHONY: help venv mlflow-oldest migrate static demo run web worker test check clean bench bench-pages
 
 help:
 	@echo "make run     set up (venv, migrate, static, demo content) and start web + worker on http://$(HOST):$(PORT)"
 	@echo "make test    run the test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
-	@echo "make venv | migrate | static | demo | web | worker | check | clean"
+	@echo "make venv | mlflow-oldest | migrate | static | demo | web | worker | check | clean"
 	@echo "make bench | bench-pages   benchmarks against mlflow server / of the HTML pages (README: Benchmarks)"
 
 # The stamp is older than pyproject.toml whenever someone adds a dependency: reinstall then.
@@ -36,6 +40,18 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# The oldest MLflow 3.x client in a venv of its own (it cannot share .venv with the current one):
+# tests/test_mlflow_e2e.py runs it against the live server (marked e2e_oldest). Pinned, so the
+# pair keeps installing as it did; pip's cache makes a re-creation quick.
+$(MLFLOW_OLDEST_VENV)/.installed:
+	rm -rf '$(MLFLOW_OLDEST_VENV)'
+	$(PYTHON) -m venv '$(MLFLOW_OLDEST_VENV)'
+	'$(MLFLOW_OLDEST_VENV)/bin/python' -m pip install --disable-pip-version-check --progress-bar off -q \
+		'mlflow==$(MLFLOW_OLDEST)' 'scikit-learn==1.9.1' 'pandas<3'
+	@touch '$@'
+
+mlflow-oldest: $(MLFLOW_OLDEST_VENV)/.installed
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
@@ -58,9 +74,10 @@ worker: migrate
 # xdist only when workers are asked for, so TEST_WORKERS=0 gives plain tracebacks.
 # Each run gets a VAR_DIR of its own (test database file, stored artifacts, broker folder), so
 # two runs in one checkout never share or delete each other's files; set VAR_DIR to keep one.
-test: venv
+test: venv mlflow-oldest
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/catalog-explorer-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
 	export VAR_DIR="$${VAR_DIR:-$$tmp}"; mkdir -p "$$VAR_DIR/staticfiles"; \
+	export MLFLOW_OLDEST_PYTHON="$(abspath $(MLFLOW_OLDEST_VENV))/bin/python"; \
 	echo "$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)   (VAR_DIR=$$VAR_DIR)"; \
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
@@ -78,4 +95,4 @@ bench-pages: venv
 	$(PY) benchmarks/bench_pages.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var/staticfiles
+	rm -rf $(VENV) var/staticfiles var/mlflow-*

@@ -232,6 +232,10 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("JOB_VISIBILITY_TIMEOUT", 6 * 3600)}
+# The queue jobs are published to and workers consume: one per installation by default; a queue
+# of its own lets two installations (or a test server) share one Redis without taking each
+# other's jobs.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("JOB_QUEUE") or "celery"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
