@@ -188,3 +188,21 @@ def test_the_permissions_tab_grants_revokes_and_transfers(client, world, exp):
     assert Experiment.objects.get(pk=exp.pk).owner_group == world.ml_admins
     client.force_login(world.gina)
     assert "Grant a privilege" in client.get(url + "?tab=permissions").content.decode()
+
+
+# --- The Unity Catalog permissions API takes experiments too (by id) ----------------------------
+def test_the_permissions_api_grants_on_experiments(world, exp):
+    url = f"/api/2.1/unity-catalog/permissions/experiment/{exp.pk}"
+    alice, eve, oscar = as_user("alice"), as_user("eve"), as_user("oscar")
+    body = alice.get(url).json()
+    assert {"principal": "eve", "principal_type": "user", "privileges": ["EXECUTE"]} in body["privilege_assignments"]
+    assert body["inherited_privilege_assignments"] == []
+    response = alice.patch(url, {"changes": [{"principal": "oscar", "add": ["MODIFY"]}]})
+    assert response.status_code == 200, response.content
+    assert oscar.post("/api/2.0/mlflow/runs/create", {"experiment_id": str(exp.pk)}).status_code == 200
+    assert alice.patch(url, {"changes": [{"principal": "oscar", "add": ["USE_SCHEMA"]}]}).status_code == 400
+    assert eve.get(url).status_code == 200  # a grantee sees the grants
+    assert eve.patch(url, {"changes": [{"principal": "eve", "add": ["MODIFY"]}]}).status_code == 403
+    alice.patch(url, {"changes": [{"principal": "oscar", "remove": ["MODIFY"]}]})
+    for missing in (url, url.replace(str(exp.pk), "424242"), url.replace(str(exp.pk), "abc")):
+        assert oscar.get(missing).status_code == 404

@@ -15,8 +15,8 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from registry import lineage, names, selectors, services
-from registry.errors import InvalidInput
+from registry import lineage, names, runs, selectors, services
+from registry.errors import InvalidInput, NotFound
 from registry.models import Alias
 
 from ..base import ApiView
@@ -296,8 +296,12 @@ def _securable(user, securable_type, full_name):
         return _schema(user, full_name)
     if kind == "registered_model":
         return _model(user, full_name)
+    if kind == "experiment":  # MLflow tracking: named by its id (README "How privileges work")
+        if not full_name.isdigit() or len(full_name) > 18:
+            raise NotFound(f"No Experiment with id={full_name[:40]} exists")
+        return runs.experiment_get(user, int(full_name))
     raise InvalidInput(
-        f"Unknown securable type {securable_type[:40]!r}: use catalog, schema or registered_model."
+        f"Unknown securable type {securable_type[:40]!r}: use catalog, schema, registered_model or experiment."
     )
 
 
@@ -318,7 +322,7 @@ def _assignments(obj):
 class PermissionsView(UCView):
     @extend_schema(operation_id="uc_permissions_get", responses={200: s.PermissionsOut, **_errors(400, 404)})
     def get(self, request, securable_type, full_name):
-        """Grants on a catalog, schema or registered_model the caller may see."""
+        """Grants on a catalog, schema, registered_model or experiment (by id) the caller may see."""
         return Response(_assignments(_securable(request.user, securable_type, full_name)))
 
     @extend_schema(operation_id="uc_permissions_update", request=s.PermissionsUpdateIn, responses={200: s.PermissionsOut, **_errors(400, 403, 404)})
