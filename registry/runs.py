@@ -59,10 +59,16 @@ def experiment_runs(user, experiment, filter_string=""):
 
 
 def key_columns(runs, limit=KEY_COLUMNS):
-    """(param keys, metric keys) logged by the most of `runs` (a queryset), `limit` of each."""
+    """(param keys, metric keys) logged by the most of `runs` (one page of runs: the columns
+    follow what is shown, and the cost stays bounded however long the experiment's history),
+    `limit` of each, then by name."""
+    ids = [r.pk for r in runs]
+
     def top(table):
+        if not ids:
+            return []
         rows = (
-            table.objects.filter(run__in=runs.values("pk")).values("key")
+            table.objects.filter(run__in=ids).values("key")
             .annotate(n=Count("run", distinct=True)).order_by("-n", "key")[:limit]
         )
         return [r["key"] for r in rows]

@@ -77,7 +77,8 @@ def render_experiment(request, obj, *, status=200, tab=None, **overrides):
             context["filter_error"] = exc.message
             queryset = runs.experiment_runs(user, obj)
         page = Paginator(queryset, RUNS_PAGE_SIZE).get_page(request.GET.get("page"))
-        param_keys, metric_keys = runs.key_columns(queryset)
+        page.object_list = list(page.object_list)
+        param_keys, metric_keys = runs.key_columns(page.object_list)
         runs.fill_columns(page.object_list, param_keys, metric_keys)
         context.update({"page": page, "param_keys": param_keys, "metric_keys": metric_keys,
                         "filter": filter_string})
