@@ -62,6 +62,9 @@ class Grammar:
     tie_breakers: tuple
     # Other key families (`params.x`, `metrics.x` for runs): kind → function(clause) → Q.
     extra: dict = None
+    # Key families order_by accepts besides attributes (`metrics.x`, `params.x`, `tags.x` for
+    # runs): kind → function(name, descending) → ORM ordering expressions.
+    extra_order: dict = None
 
 
 MODEL_GRAMMAR = Grammar(
@@ -347,26 +350,38 @@ def filter_q(grammar, text):
     return q
 
 
+_ORDER_CLAUSE = re.compile(r"^\s*((?:`[^`]*`|[^\s`])+)(?:\s+(ASC|DESC))?\s*$", re.IGNORECASE)
+
+
 def order_by(grammar, items):
-    """`["name DESC", "timestamp"]` → ORM ordering, with the grammar's tie-breakers."""
+    """`["name DESC", "timestamp"]` → ORM ordering, with the grammar's tie-breakers. A key named
+    twice is a 400, as in MLflow."""
     items = [i for i in (items or []) if i is not None and str(i).strip()]
     if not items:
         return list(grammar.default_order)
-    fields = []
+    fields, seen = [], set()
     for item in items:
-        parts = str(item).strip().split()
-        if len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
+        match = _ORDER_CLAUSE.match(str(item))
+        if not match:
             raise InvalidInput(f"Invalid order_by clause {str(item)[:80]!r}: use '<key> [ASC|DESC]'.")
-        key = parts[0]
+        key, direction = match.groups()
+        descending = (direction or "").upper() == "DESC"
         kind, name = _split_key(key)
+        if (kind, name) in seen:
+            raise InvalidInput(f"Invalid order_by: {key[:60]!r} is named twice.")
+        seen.add((kind, name))
+        if kind != "attribute" and grammar.extra_order and kind in grammar.extra_order:
+            fields += grammar.extra_order[kind](name, descending)
+            continue
         field = grammar.order_keys.get(name) if kind == "attribute" else None
         if field is None:
+            families = [f"{k}s.<key>" for k in grammar.extra_order or {}]
             raise InvalidInput(
-                f"Invalid order_by key {key[:60]!r} for {grammar.entity}; use {', '.join(sorted(grammar.order_keys))}."
+                f"Invalid order_by key {key[:60]!r} for {grammar.entity}; use "
+                f"{', '.join(sorted(grammar.order_keys) + families)}."
             )
-        descending = len(parts) == 2 and parts[1].upper() == "DESC"
         fields.append(("-" if descending else "") + field)
-    used = {f.lstrip("-") for f in fields}
+    used = {f.lstrip("-") for f in fields if isinstance(f, str)}
     fields += [t for t in grammar.tie_breakers if t.lstrip("-") not in used]
     return fields
 

@@ -14,7 +14,8 @@ import time
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from . import names, search
 from .errors import AlreadyExists, InvalidInput, NotFound
@@ -460,6 +461,29 @@ def _metric_q(clause):
     return Q(Exists(rows.filter(search.number_clause_q(clause))))
 
 
+def _latest_metric(name):
+    return RunMetric.objects.filter(run=OuterRef("pk"), key=name).order_by("-step", "-timestamp", "-id")
+
+
+def _metric_order(name, descending):
+    """By the metric's latest value; as MLflow: runs whose latest value is NaN come after those
+    with a number, runs without the metric last, in either direction."""
+    latest = _latest_metric(name)
+    rank = Coalesce(Subquery(latest.annotate(rank=Case(When(is_nan=True, then=Value(1)), default=Value(0)))
+                             .values("rank")[:1]), Value(2))
+    value = Subquery(latest.values("value")[:1])
+    return [rank.asc(), value.desc() if descending else value.asc()]
+
+
+def _value_order(table):
+    def order(name, descending):
+        """By the run's param or tag value (strings); runs without it last, in either direction."""
+        value = Subquery(table.objects.filter(run=OuterRef("pk"), key=name).values("value")[:1])
+        return [value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)]
+
+    return order
+
+
 RUN_GRAMMAR = search.Grammar(
     entity="runs",
     attributes={
@@ -477,6 +501,7 @@ RUN_GRAMMAR = search.Grammar(
     default_order=("-start_time", "-id"),
     tie_breakers=("-id",),
     extra={"param": _param_q, "metric": _metric_q},
+    extra_order={"metric": _metric_order, "param": _value_order(RunParam), "tag": _value_order(RunTag)},
 )
 
 

@@ -233,3 +233,55 @@ BAD_VERSION_PARAMS = [
 def test_bad_version_searches_are_400(shelf):
     for params in BAD_VERSION_PARAMS:
         error(as_user("admin").get("model-versions/search", params), 400, "INVALID_PARAMETER_VALUE")
+
+
+# --- runs/search order_by: metrics (latest value), params, tags, as MLflow's SQL store --------
+def test_runs_order_by_metrics_params_and_tags(world):
+    alice = as_user("alice")
+
+    def new_run(name, start, metrics=(), params=(), tags=()):
+        body = {"experiment_id": "0", "run_name": name, "start_time": start}
+        run_id = alice.post("runs/create", body).json()["run"]["info"]["run_id"]
+        batch = {"run_id": run_id, "metrics": [{"key": k, "value": v, "timestamp": 1, "step": s} for k, v, s in metrics],
+                 "params": [{"key": k, "value": v} for k, v in params], "tags": [{"key": k, "value": v} for k, v in tags]}
+        response = alice.post("runs/log-batch", batch)
+        assert response.status_code == 200, response.content
+        return run_id
+
+    ids = {
+        # b's best value (0.99) is not its latest (0.5, step 2): the latest one counts
+        "a": new_run("a", 10, [("acc", 0.9, 0), ("val loss", 3.0, 0)], [("lr", "0.1")], [("team", "red")]),
+        "b": new_run("b", 20, [("acc", 0.99, 1), ("acc", 0.5, 2), ("val loss", 1.0, 0)], [("lr", "0.01")], [("team", "blue")]),
+        "c": new_run("c", 30, [("acc", "NaN", 0)]),  # as the client sends NaN (protobuf JSON)
+        "d": new_run("d", 40),
+    }
+    names = {v: k for k, v in ids.items()}
+
+    def order(*order_by, **extra):
+        response = alice.post("runs/search", {"experiment_ids": ["0"], "order_by": list(order_by), **extra})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [names[r["info"]["run_id"]] for r in body["runs"]], body.get("next_page_token")
+
+    # NaN after every number, runs without the metric last, in both directions; ties newest first
+    assert order("metrics.acc DESC")[0] == ["a", "b", "c", "d"]
+    assert order("metrics.acc ASC")[0] == ["b", "a", "c", "d"]
+    assert order("metric.acc")[0] == ["b", "a", "c", "d"]  # ASC by default
+    assert order("metrics.`val loss` ASC")[0] == ["b", "a", "d", "c"]
+    assert order("params.lr ASC")[0] == ["b", "a", "d", "c"]  # strings: "0.01" < "0.1"
+    assert order("params.lr DESC")[0] == ["a", "b", "d", "c"]
+    assert order("tags.team ASC")[0] == ["b", "a", "d", "c"]
+    assert order("tag.team desc")[0] == ["a", "b", "d", "c"]
+    assert order("params.lr DESC", "start_time ASC")[0] == ["a", "b", "c", "d"]
+    assert order("metrics.acc DESC", filter="params.lr != 'x'")[0] == ["a", "b"]
+    # paging keeps the order
+    first, token = order("metrics.acc DESC", max_results=3)
+    second, last = order("metrics.acc DESC", max_results=3, page_token=token)
+    assert first + second == ["a", "b", "c", "d"] and last is None
+
+    for bad in (["metrics.acc SIDEWAYS"], ["metrics.acc", "metrics.acc DESC"], ["params.lr", "param.lr"],
+                ["metrics.`acc DESC"], ["datasets.x"], ["metrics.acc DESC extra"]):
+        error(alice.post("runs/search", {"experiment_ids": ["0"], "order_by": bad}), 400, "INVALID_PARAMETER_VALUE")
+    # registered models and versions order by attributes only
+    error(alice.get("registered-models/search", {"order_by": "metrics.acc"}), 400, "INVALID_PARAMETER_VALUE")
+    error(alice.get("model-versions/search", {"order_by": ["name", "name DESC"]}), 400, "INVALID_PARAMETER_VALUE")

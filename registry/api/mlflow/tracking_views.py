@@ -188,7 +188,8 @@ class LogOutputs(MlflowView):
 
 class SearchRuns(MlflowView):
     """MLflow's run filter grammar (attributes, tags, params, metrics' latest values); order_by
-    on attributes (start_time, end_time, run_name, status, run_id)."""
+    on attributes (start_time, end_time, run_name, status, run_id), `metrics.<key>` (latest
+    value; NaN after numbers, runs without it last), `params.<key>` and `tags.<key>`."""
 
     def post(self, request):
         size = search.max_results(self.raw("max_results"), 1000, RUNS_MAX_RESULTS_LIMIT)
