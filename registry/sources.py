@@ -15,9 +15,11 @@ artifact directory. The string is URL-decoded until it stops changing (at most 1
 any check, so `%2e%2e%2f` and `%252e…` are the same `../`. A `..` that stays inside the entity's
 own artifacts (`…/artifacts/model/..`) resolves lexically and is accepted, as MLflow accepts it.
 
-A source must name a run or a logged model (or a registered version): BAD_INPUTS.md lists
-`mlflow-artifacts:/models///` among sources MLflow still accepts — it passes our traversal checks
-too, but names no run or logged model, so there are no files a register job could copy: 400.
+An `mlflow-artifacts:` path that passes every check above but lies in no run's or logged model's
+artifacts (`mlflow-artifacts:/models///`, `…/<run>/model` beside `artifacts/`) is accepted as MLflow
+accepts it (BAD_INPUTS.md: still 200), but there are no files we could register from it: the
+version is created FAILED_REGISTRATION at once with the reason (the client's wait ends with that
+message), no job starts and nothing is read.
 
 A run or logged model the actor may not see, or a version without EXECUTE, is 404 as if absent;
 `runs:/X/…` with `run_id=Y` (or a logged model with another `model_id`) is 400.
@@ -53,6 +55,7 @@ class Source:
     logged_model: object = None
     version: ModelVersion = None
     lineage_inputs: list = field(default_factory=list)
+    failure: str = ""  # accepted, but nothing to register: the version is created failed
 
     @property
     def run_id(self):
@@ -189,7 +192,10 @@ def resolve(*, actor, source, run_id="", model_id=""):
                 raise NotFound(f"Run '{parts[1]}' not found")
         else:
             _inside(source, "x", parts)  # a traversal is reported as such
-            raise _invalid(source, "it is not inside a run's or a logged model's artifacts")
+            resolved = Source(source, failure=(
+                f"The source {source[:300]!r} is not inside a run's or a logged model's artifacts, so it has "
+                f"no model files to register. Use {ACCEPTED}."
+            ))
     if run_id and resolved.run_id != run_id:
         raise InvalidInput(
             f"The source {source[:300]!r} belongs to run {resolved.run_id or '(none)'}, not to the given "
@@ -229,6 +235,11 @@ def version_register(*, actor, model, source, run_id="", model_id="", run_link="
             return services.version_create(
                 actor=actor, model=model, source=source, run_id=resolved.run_id, run_link=run_link or "",
                 description=description or "", tags=tags,
+            )
+        if resolved.failure:
+            return services.version_create(
+                actor=actor, model=model, source=source, run_link=run_link or "", description=description or "",
+                tags=tags, status=ModelVersion.FAILED, status_message=resolved.failure,
             )
         if resolved.version is not None:
             version, _job = jobs.job_create_copy(actor=actor, source_version=resolved.version, target_model=model)

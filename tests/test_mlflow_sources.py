@@ -6,7 +6,7 @@ import pytest
 
 from registry import services, tracking
 from registry.models import AuditEvent, Job, ModelVersion
-from tests.mlflow_support import as_user, error
+from tests.mlflow_support import artifact_root, as_user, error  # noqa: F401 — fixture
 
 IRIS = "prod.ml_team.iris"
 
@@ -65,8 +65,7 @@ def bad_sources(r):
         (f"runs:/{run}/%" + "25" * 12 + "2e", None),  # encoded beyond 10 rounds
         (f"runs:/{run}/" + "%25" * 12 + "2e", None),  # a stray '%' left after decoding
         (f"runs://host/{run}/model", None),
-        (f"mlflow-artifacts:/0/{run}/model", None),  # not under artifacts/
-        ("mlflow-artifacts:/models///", None),  # names no run or logged model (see sources.py)
+        ("mlflow-artifacts:/models/../../x", None),
         ("models:/prod.ml_team.iris/../1", None),
         ("models:/prod.ml_team/1", None),
         ("runs:/", None),
@@ -86,6 +85,28 @@ def test_every_bad_source_is_400_and_writes_nothing(runs):
         assert response.status_code == 400, (source, response.content)
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE", source
     assert _state() == before
+
+
+@pytest.mark.parametrize("source", [
+    "mlflow-artifacts:/models///",  # BAD_INPUTS.md: still accepted, as MLflow does
+    "mlflow-artifacts:/0/{run}/model",  # beside the run's artifacts/, not in it
+    "mlflow-artifacts:/{run}",
+])
+def test_a_clean_path_outside_any_run_is_accepted_but_fails_at_once(runs, artifact_root, source):
+    """MLflow answers 200; we have no files to register from it, so the version is
+    FAILED_REGISTRATION with the reason at once: no job, nothing read or written in storage."""
+    source = source.format(**runs)
+    jobs, files = Job.objects.count(), sorted(artifact_root.rglob("*"))
+    response = as_user("alice").post("model-versions/create", {"name": IRIS, "source": source})
+    assert response.status_code == 200, response.content
+    body = response.json()["model_version"]
+    assert body["version"] == "3" and body["status"] == "FAILED_REGISTRATION" and body["source"] == source
+    assert "no model files to register" in body["status_message"]
+    assert Job.objects.count() == jobs and sorted(artifact_root.rglob("*")) == files
+    stored = ModelVersion.objects.get(model__full_name=IRIS, version=3)
+    assert stored.status == ModelVersion.FAILED and stored.status_message == body["status_message"]
+    # as for any version: the owner's privileges were checked first
+    error(as_user("eve").post("model-versions/create", {"name": IRIS, "source": source}), 403, "PERMISSION_DENIED")
 
 
 def test_a_logged_model_id_must_match_the_source(runs):
