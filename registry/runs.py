@@ -48,14 +48,14 @@ def experiment_get(user, experiment_id):
 
 
 # --- Runs table -------------------------------------------------------------------------------
-def experiment_runs(user, experiment, filter_string=""):
-    """Active runs of `experiment` that `user` may see, newest first, optionally filtered with
-    MLflow's run search grammar (`metrics.acc > 0.9 and params.lr = '0.1'`; InvalidInput when
-    it does not parse)."""
+def experiment_runs(user, experiment, filter_string="", order=""):
+    """Active runs of `experiment` that `user` may see, optionally filtered and ordered with
+    MLflow's run search grammar (`metrics.acc > 0.9 and params.lr = '0.1'`, `metrics.acc DESC`);
+    newest first by default. InvalidInput when either does not parse."""
     qs = tracking.active(tracking.runs(user)).filter(experiment=experiment)
     if filter_string:
         qs = qs.filter(search.filter_q(tracking.RUN_GRAMMAR, filter_string))
-    return qs.order_by("-start_time", "-id")
+    return qs.order_by(*search.order_by(tracking.RUN_GRAMMAR, [order] if order else []))
 
 
 def key_columns(runs, limit=KEY_COLUMNS):

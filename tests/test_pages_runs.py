@@ -93,6 +93,30 @@ def test_the_runs_table_filters_with_mlflow_grammar_and_says_when_a_filter_is_wr
     assert 'role="alert"' in page and ">deep<" in page  # the error, and the unfiltered list
 
 
+def test_the_runs_table_sorts_by_clicked_columns(client, world, t):
+    for name, depth, acc in (("shallow", "1", 0.5), ("deep", "9", 0.99)):
+        tracked_run(world.alice, t.experiment, name=name, params={"max_depth": depth}, metrics={"accuracy": [acc]},
+                    model_files=False, dataset=False)
+    url = reverse("experiment", args=[t.experiment.pk])
+
+    def order_of(page):
+        names = [n for n in ("train", "shallow", "deep") if f">{n}<" in page]
+        return sorted(names, key=lambda n: page.index(f">{n}<"))
+
+    page = _get(client, world.alice, url)
+    assert order_of(page) == ["deep", "shallow", "train"]  # newest first
+    assert "?order=metrics.%60accuracy%60+DESC#runs" in page  # a metric header sorts best first
+    page = _get(client, world.alice, url + "?order=metrics.%60accuracy%60+DESC")
+    assert order_of(page) == ["deep", "train", "shallow"]  # 0.99, 0.95, 0.5
+    assert 'aria-sort="descending"' in page and "?order=metrics.%60accuracy%60+ASC#runs" in page  # click again: flip
+    page = _get(client, world.alice, url + "?order=params.%60max_depth%60+ASC")
+    assert order_of(page) == ["shallow", "train", "deep"]  # '1' < '3' < '9'
+    page = _get(client, world.alice, url + "?order=attributes.run_name+ASC&filter=metrics.accuracy+%3E+0.6")
+    assert order_of(page) == ["deep", "train"]  # sorted by name, shallow filtered out
+    page = _get(client, world.alice, url + "?order=colour+DESC")
+    assert "Invalid order_by key" in page and ">shallow<" in page
+
+
 def test_the_runs_table_paginates(client, world, t):
     for i in range(55):
         tracking.run_create(actor=world.alice, experiment_id=t.experiment.pk, run_name=f"r{i:02d}")

@@ -71,8 +71,9 @@ def render_experiment(request, obj, *, status=200, tab=None, **overrides):
         context.update(_permissions_context(request, obj, "experiment", "experiment", overrides))
     else:
         filter_string = request.GET.get("filter", "")[:1000].strip()
+        order = request.GET.get("order", "")[:300].strip()
         try:
-            queryset = runs.experiment_runs(user, obj, filter_string)
+            queryset = runs.experiment_runs(user, obj, filter_string, order)
         except InvalidInput as exc:
             context["filter_error"] = exc.message
             queryset = runs.experiment_runs(user, obj)
@@ -80,9 +81,29 @@ def render_experiment(request, obj, *, status=200, tab=None, **overrides):
         page.object_list = list(page.object_list)
         param_keys, metric_keys = runs.key_columns(page.object_list)
         runs.fill_columns(page.object_list, param_keys, metric_keys)
-        context.update({"page": page, "param_keys": param_keys, "metric_keys": metric_keys,
-                        "filter": filter_string})
+        context.update({
+            "page": page, "filter": filter_string, "order": order,
+            "columns": _sort_columns(order, [("attributes.run_name", "Run", "ASC"), ("attributes.status", "Status", "ASC"),
+                                             ("attributes.start_time", "Started", "DESC")]),
+            "param_columns": _sort_columns(order, [(f"params.`{k}`", k, "ASC") for k in param_keys]),
+            "metric_columns": _sort_columns(order, [(f"metrics.`{k}`", k, "DESC") for k in metric_keys]),
+        })
     return render(request, "tracking/experiment.html", context, status=status)
+
+
+def _sort_columns(order, columns):
+    """[{key, label, order (the `order` a click on the header asks for, None when the key cannot
+    be written in the grammar), state (ascending, descending, none)}] for the runs table."""
+    current, _, direction = order.rpartition(" ") if " " in order else (order, "", "ASC")
+    result = []
+    for key, label, first in columns:
+        state = "none"
+        if current == key:
+            state = "descending" if direction.upper() == "DESC" else "ascending"
+        flip = "ASC" if state == "descending" else "DESC" if state == "ascending" else first
+        result.append({"key": key, "label": label, "state": state,
+                       "order": None if key.count("`") > 2 else f"{key} {flip}"})
+    return result
 
 
 # --- One run ----------------------------------------------------------------------------------
