@@ -4,7 +4,7 @@ POST under /edit/<kind>/<object>/<verb>/, so no object name can ever collide wit
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import browse, edit, runs
+from .views import accounts, browse, edit, runs
 
 M = "<str:catalog>/<str:schema>/<str:model>"
 V = M + "/<int:version>"
@@ -12,7 +12,7 @@ V = M + "/<int:version>"
 urlpatterns = [
     path("", browse.home, name="home"),
     path("search/", browse.search, name="search"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", accounts.GuardedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Pages
     path("explore/<str:catalog>/", browse.catalog, name="catalog"),

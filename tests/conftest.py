@@ -47,6 +47,19 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def lockout(settings):
+    """Login guard limits small enough to reach (3 per username, 5 per address, 60 s), on a clean cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_LOGIN_FAILURE_LIMIT = 3
+    settings.API_LOGIN_FAILURE_LIMIT_PER_ADDRESS = 5
+    settings.API_LOGIN_FAILURE_WINDOW = 60
+    yield
+    cache.clear()
+
+
 def _grant(actor, obj, principal, *privileges):
     services.grants_change(actor=actor, obj=obj, changes=[{"principal": principal, "add": list(privileges)}])
 

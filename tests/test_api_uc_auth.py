@@ -165,18 +165,6 @@ def test_the_uc_part_of_the_openapi_schema_is_valid_and_complete(db):
 
 
 # --- Repeated failed logins -----------------------------------------------------------------
-@pytest.fixture
-def lockout(settings):
-    from django.core.cache import cache
-
-    cache.clear()
-    settings.API_LOGIN_FAILURE_LIMIT = 3
-    settings.API_LOGIN_FAILURE_LIMIT_PER_ADDRESS = 5
-    settings.API_LOGIN_FAILURE_WINDOW = 60
-    yield
-    cache.clear()
-
-
 def test_it_locks_a_username_out_after_repeated_wrong_passwords(world, lockout):
     client = APIClient()
     for _ in range(3):

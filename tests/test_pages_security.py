@@ -103,6 +103,62 @@ def test_login_is_csrf_protected(world):
     assert response.status_code == 403
 
 
+def _login(username, password, address="127.0.0.1"):
+    client = Client(REMOTE_ADDR=address)
+    response = client.post("/accounts/login/", {"username": username, "password": password})
+    return response, "_auth_user_id" in client.session
+
+
+def test_repeated_failed_logins_lock_the_login_form(world, lockout):
+    """BAD_INPUTS.md: repeated failed logins are throttled on the page as on the API (one guard)."""
+    for _ in range(3):
+        response, logged_in = _login("eve", "guess")
+        assert response.status_code == 200 and not logged_in
+    response, logged_in = _login("eve", "eve-pass-123", address="10.0.0.7")  # the right password, elsewhere
+    assert response.status_code == 429 and not logged_in
+    assert "Too many failed logins" in response.content.decode()
+    # the API's basic auth for eve is locked too; other usernames still log in
+    import base64
+
+    basic = "Basic " + base64.b64encode(b"eve:eve-pass-123").decode()
+    assert Client().get("/api/2.1/unity-catalog/catalogs", HTTP_AUTHORIZATION=basic).status_code == 429
+    response, logged_in = _login("alice", "alice-pass-123")
+    assert response.status_code == 302 and logged_in
+
+
+def test_an_address_guessing_many_usernames_is_locked_out(world, lockout):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        assert _login(name, "guess", address="10.9.9.9")[0].status_code == 200
+    response, logged_in = _login("alice", "alice-pass-123", address="10.9.9.9")
+    assert response.status_code == 429 and not logged_in
+    assert _login("alice", "alice-pass-123", address="10.9.9.8")[1]
+
+
+def test_a_successful_login_clears_the_username_count(world, lockout):
+    for _ in range(2):
+        _login("eve", "guess")
+    assert _login("eve", "eve-pass-123")[1]
+    for _ in range(2):
+        _login("eve", "guess")
+    assert _login("eve", "eve-pass-123")[1]  # 4 failures in all, never 3 in a row
+
+
+@pytest.mark.parametrize("url", ["/accounts/signup/", "/accounts/register/", "/signup/", "/api/2.0/mlflow/users/create",
+                                 "/api/2.0/mlflow/users/update-password", "/ajax-api/2.0/mlflow/users/create",
+                                 "/admin/auth/user/add/"])
+def test_no_sign_up_endpoint_is_open_to_anonymous_callers(db, url):
+    """BAD_INPUTS.md (CVE-2023-6014): creating a user needs a superuser; nothing creates one anonymously."""
+    from django.contrib.auth.models import User
+
+    body = {"username": "mallory", "password": "a long password 123", "password1": "a long password 123",
+            "password2": "a long password 123"}
+    for response in (Client().post(url, body), Client().post(url, body, content_type="application/json")):
+        assert response.status_code in (302, 401, 403, 404, 405), (url, response.status_code)
+        if response.status_code == 302:
+            assert "/login/" in response["Location"], (url, response["Location"])
+    assert not User.objects.filter(username="mallory").exists()
+
+
 def test_pages_send_security_headers(client, world):
     client.force_login(world.alice)
     for url in ("/", IRIS, "/accounts/login/", "/explore/nope/"):
