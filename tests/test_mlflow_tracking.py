@@ -228,10 +228,21 @@ def test_artifact_path_attacks_are_400(world, run, artifact_root, tmp_path):  # 
     for path in ["../../../../etc/passwd", f"0/{run_id}/artifacts/../../../../etc", "/etc", "%2e%2e%2f", "",
                  f"0/{run_id}/artifacts/linkdir"]:
         error(alice.get(ART, {"path": path}), 400, "INVALID_PARAMETER_VALUE")
+    logged = tracking.logged_model_create(actor=world.alice, experiment_id="0", name="m", source_run_id=run_id)
     for url in [f"{ART}/0/{run_id}/artifacts/..%2f..%2fescape.txt", f"{ART}/0/{run_id}/escape.txt",
-                f"{ART}/0/{run_id}/artifacts/linkdir/new.txt", f"{ART}/0/{run_id}/artifacts"]:
+                f"{ART}/0/{run_id}/artifacts/linkdir/new.txt", f"{ART}/0/{run_id}/artifacts",
+                f"{ART}/0/{run_id}/artifacts/%2E%2E%2F%2E%2E%2Fescape.txt",
+                f"{ART}/0/{run_id}/artifacts/%252e%252e%252f%252e%252e%252fescape.txt",
+                f"{ART}/0/{run_id}/artifacts/escape.txt%00.jpg",
+                f"{ART}//tmp/escape.txt", f"{ART}/file:///tmp/escape.txt", f"{ART}/C:/escape.txt",
+                f"{ART}/0/{run_id}/artifacts/a\\..\\..\\escape.txt",
+                f"{ART}/0/{run_id}/artifacts/link.txt",  # writing through a symlink that leaves storage
+                f"{ART}/0/models/{logged.model_id}/escape.txt",  # beside the logged model's artifacts/
+                f"{ART}/0/models/{logged.model_id}/artifacts/../../{run_id}/artifacts/x"]:
         response = alice.put_bytes(url, b"x")
         assert response.status_code == 400, (url, response.status_code)
+    assert alice.put_bytes(f"{ART}/0/models/{logged.model_id}/artifacts/ok.txt", b"x").status_code == 200
+    assert outside.read_text() == "do not read"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["artifacts", "outside.txt"])
     assert not (artifact_root / "mlartifacts/0" / "escape.txt").exists()
 
