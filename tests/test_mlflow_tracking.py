@@ -329,3 +329,22 @@ def test_no_field_of_any_wrong_type_causes_a_500(world, run, artifact_root):  # 
                     checked += 1
     assert not failures, "\n".join(map(str, sorted(failures)))
     assert checked > 700
+
+
+def test_a_one_megabyte_experiment_or_run_name_is_refused_fast(world):
+    """BAD_INPUTS.md (CVE-2024-6838): 400 (or 413), quickly, nothing stored, the name not echoed."""
+    import time
+
+    from registry.models import Run
+
+    alice = as_user("alice")
+    assert alice.get("experiments/get", {"experiment_id": "0"}).status_code == 200  # Default exists from now on
+    experiments, runs = Experiment.objects.count(), Run.objects.count()
+    started = time.monotonic()
+    for path, body in (("experiments/create", {"name": "x" * 1_000_000}),
+                       ("runs/create", {"experiment_id": "0", "run_name": "x" * 1_000_000})):
+        response = alice.post(path, body)
+        assert response.status_code in (400, 413), (path, response.status_code)
+        assert len(response.content) < 1000
+    assert time.monotonic() - started < 5
+    assert (Experiment.objects.count(), Run.objects.count()) == (experiments, runs)
