@@ -267,6 +267,8 @@ def test_progress_writes_are_throttled(world, artifacts, monkeypatch):
 @pytest.mark.parametrize("text, reason", [
     ("a: &x [1, 2]\nb: [*x, *x]\nsignature: {inputs: '[]'}\n", "aliases"),
     ("!!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    ("signature: !!python/object/new:os.system ['touch /tmp/pwned']\n", "not valid YAML"),
+    ("flavors: !!js/function 'function () { return 1; }'\n", "not valid YAML"),
     ("- just\n- a list\n", "does not hold a mapping"),
 ])
 def test_mlmodel_is_read_with_a_safe_loader(artifacts, text, reason):
