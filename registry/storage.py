@@ -155,6 +155,33 @@ def _copy_range(fin, fout, offset, count):
     return done
 
 
+class _Helper:
+    """A thread of its own for a file of more than one chunk; a file of one chunk (most of a
+    model's files) is copied in this thread, where starting a thread would cost more."""
+
+    def __init__(self, threaded):
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool, self._future = (ThreadPoolExecutor(1) if threaded else None), Future
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def submit(self, fn, *args):
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        done = self._future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+
 def _copy_local(storage, src, dst, on_bytes, max_rate):
     """The filesystem path, one pass over the source in 8 MiB chunks (1 MiB when throttled, so
     the pacing stays smooth): the kernel copies each chunk (copy_file_range, as `cp` does) in a
@@ -163,7 +190,6 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
     filesystem, an old kernel) the hashed buffer itself is written."""
     import errno
     import os
-    from concurrent.futures import ThreadPoolExecutor
 
     src_path, dst_path = storage.path(src), storage.path(dst)
     os.makedirs(os.path.dirname(dst_path), exist_ok=True)
@@ -175,7 +201,7 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
     view = memoryview(buf)
     kernel_copy = hasattr(os, "copy_file_range")
     with open(src_path, "rb", buffering=0) as fin, open(dst_path, "wb", buffering=0) as fout, \
-            ThreadPoolExecutor(1) as helper:
+            _Helper(os.fstat(fin.fileno()).st_size > chunk) as helper:
         src_fd, dst_fd = fin.fileno(), fout.fileno()
         while True:
             copying = helper.submit(_copy_range, src_fd, dst_fd, size, chunk) if kernel_copy else None
