@@ -62,32 +62,32 @@ def model_get(user, full_name):
     return _model_get(user, full_name, RegisteredModel.objects.all())
 
 
-def _version_of(model, **lookup):
-    obj = (
-        ModelVersion.objects.select_related("created_by", "copied_from__model")
-        .prefetch_related("tags", "aliases")
-        .filter(model=model, **lookup)
-        .first()
-    )
+def _version_of(model, details=False, **lookup):
+    """`details`: tags and aliases as `registry_details` attaches them (one query) instead of
+    prefetched (two)."""
+    qs = ModelVersion.objects.select_related("created_by", "copied_from__model").filter(model=model, **lookup)
+    obj = (qs if details else qs.prefetch_related("tags", "aliases")).first()
     if obj is not None:
         obj.model = model
+        if details:
+            registry_details(versions=[obj])
     return obj
 
 
-def model_version(model, version):
+def model_version(model, version, *, details=False):
     """Version `version` of a model the caller got through a getter (so already checked)."""
     number = names.validate_version_number(version)
-    obj = _version_of(model, version=number)
+    obj = _version_of(model, details, version=number)
     if obj is None:
         raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
     return obj
 
 
-def model_version_by_alias(model, alias):
+def model_version_by_alias(model, alias, *, details=False):
     """The version `alias` points to, of a model the caller got through a getter."""
     from .errors import InvalidInput
 
-    obj = _version_of(model, aliases__name__iexact=alias or "")
+    obj = _version_of(model, details, aliases__name__iexact=alias or "")
     if obj is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return obj
@@ -196,54 +196,92 @@ def _is_prompt(model_ref):
 
 
 def registry_models(user):
-    """Models the MLflow API lists: visible, not prompts; tags, aliases and creator loaded."""
-    return (
-        models(user)
-        .exclude(_is_prompt("pk"))
-        .select_related("created_by")
-        .prefetch_related("tags", Prefetch("aliases", queryset=Alias.objects.select_related("version")))
-    )
+    """Models the MLflow API lists: visible, not prompts, with their creator (tags and aliases:
+    `registry_details`)."""
+    # Not the schema and catalog rows `models()` joins for the pages: MLflow's JSON names the
+    # model by full_name, and every joined row is a Python object built per result.
+    return models(user).exclude(_is_prompt("pk")).select_related(None).select_related("created_by", *_OWNERS)
 
 
 def registry_versions(user):
-    """Versions the MLflow API lists: of visible models that are not prompts."""
+    """Versions the MLflow API lists: of visible models that are not prompts (tags and aliases:
+    `registry_details`)."""
     return (
         visible(user, ModelVersion.objects.select_related("model", "created_by"))
         .exclude(_is_prompt("model_id"))
-        .prefetch_related("tags", "aliases")
     )
 
 
 def registry_model_get(user, full_name):
     """`model_get` for the MLflow API: prompts are not found (checked in the same query)."""
-    model = _model_get(user, full_name, RegisteredModel.objects.annotate(is_prompt=_is_prompt("pk")))
+    queryset = RegisteredModel.objects.select_related("created_by").annotate(is_prompt=_is_prompt("pk"))
+    model = _model_get(user, full_name, queryset)
     if model.is_prompt:
         raise NotFound(f"Registered Model with name={full_name} not found")
     return model
 
 
-def registry_model_details(model, *, reload=True):
-    """Load tags, aliases and creator onto a model the caller already got through a selector
-    (no second permission query); `reload=False` when it was loaded by this request and not
-    changed since."""
-    from django.db.models import prefetch_related_objects
-
-    if reload:
-        model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
-    prefetch_related_objects(
-        [model], "tags", Prefetch("aliases", queryset=Alias.objects.select_related("version")), "created_by"
-    )
-    return model
+def newest_version(model):
+    """A model's newest version (creator loaded), or None: one indexed lookup."""
+    version = ModelVersion.objects.select_related("created_by").filter(model=model).order_by("-version").first()
+    if version is not None:
+        version.model = model
+    return version
 
 
-def latest_versions(model_ids):
-    """{model id: its newest version} for many models in one query (tags and aliases loaded)."""
+def latest_versions(models):
+    """{model id: its newest version} for many models in one query (`version.model` is the
+    given model, the creator loaded; tags and aliases: `registry_details`)."""
+    by_id = {m.pk: m for m in models}
     newest = ModelVersion.objects.filter(model=OuterRef("model_id")).order_by("-version").values("pk")[:1]
     rows = (
-        ModelVersion.objects.filter(model_id__in=list(model_ids))
+        ModelVersion.objects.filter(model_id__in=list(by_id))
         .annotate(newest=Subquery(newest))
         .filter(pk=F("newest"))
-        .select_related("model", "created_by")
-        .prefetch_related("tags", "aliases")
+        .select_related("created_by")
     )
+    for v in rows:
+        v.model = by_id[v.model_id]
     return {v.model_id: v for v in rows}
+
+
+def registry_details(models=(), versions=()):
+    """Tags and aliases of `models` and `versions` in one query (UNION ALL of the three tables)
+    instead of one prefetch per relation and level. Sets, sorted as MLflow shows them:
+    `model.mlflow_tags` [(key, value)], `model.mlflow_aliases` [(alias, version number)],
+    `version.mlflow_tags` [(key, value)], `version.mlflow_aliases` [alias]."""
+    from django.db import connection
+
+    models, versions = [m for m in models], [v for v in versions]
+    qn = connection.ops.quote_name
+    tag_m, tag_v = qn(ModelTag._meta.db_table), qn(VersionTag._meta.db_table)
+    alias, version = qn(Alias._meta.db_table), qn(ModelVersion._meta.db_table)
+    parts, params = [], []
+
+    def part(sql, ids):
+        parts.append(sql.format(marks=", ".join(["%s"] * len(ids))))
+        params.extend(ids)
+
+    model_ids, version_ids = [m.pk for m in models], [v.pk for v in versions]
+    if model_ids:
+        part(f"SELECT 0, model_id, {qn('key')}, {qn('value')}, NULL FROM {tag_m} WHERE model_id IN ({{marks}})",
+             model_ids)
+        part(f"SELECT 1, a.model_id, a.name, NULL, v.version FROM {alias} a JOIN {version} v ON v.id = a.version_id "
+             f"WHERE a.model_id IN ({{marks}})", model_ids)
+    if version_ids:
+        part(f"SELECT 2, version_id, {qn('key')}, {qn('value')}, NULL FROM {tag_v} WHERE version_id IN ({{marks}})",
+             version_ids)
+        part(f"SELECT 3, version_id, name, NULL, NULL FROM {alias} WHERE version_id IN ({{marks}})", version_ids)
+    found = {}
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for kind, owner, name, value, number in cursor.fetchall():
+                found.setdefault((kind, owner), []).append((name, value) if kind in (0, 2) else (name, number))
+    for m in models:
+        m.mlflow_tags = sorted(found.get((0, m.pk), []))
+        m.mlflow_aliases = sorted(found.get((1, m.pk), []))
+    for v in versions:
+        v.mlflow_tags = sorted(found.get((2, v.pk), []))
+        v.mlflow_aliases = sorted(name for name, _ in found.get((3, v.pk), []))
+    return models, versions

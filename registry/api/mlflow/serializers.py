@@ -20,8 +20,21 @@ def _tags(rows):
     return [{"key": t.key, "value": t.value} for t in rows]
 
 
+def _version_tags(version):
+    if hasattr(version, "mlflow_tags"):  # selectors.registry_details
+        return [{"key": k, "value": v} for k, v in version.mlflow_tags]
+    return _tags(sorted(version.tags.all(), key=lambda t: t.key))
+
+
+def _version_aliases(version):
+    if hasattr(version, "mlflow_aliases"):
+        return version.mlflow_aliases
+    return sorted(a.name for a in version.aliases.all())
+
+
 def version_out(version):
-    """`version.model` must be loaded; tags and aliases prefetched where many are serialised."""
+    """`version.model` must be loaded; tags and aliases from `selectors.registry_details`, or
+    prefetched where many are serialised."""
     out = {
         "name": version.model.full_name,
         "version": str(version.version),
@@ -33,9 +46,9 @@ def version_out(version):
         "source": version.source,
         "run_id": version.run_id,
         "status": version.status,
-        "tags": _tags(sorted(version.tags.all(), key=lambda t: t.key)),
+        "tags": _version_tags(version),
         "run_link": version.run_link,
-        "aliases": sorted(a.name for a in version.aliases.all()),
+        "aliases": _version_aliases(version),
     }
     if version.status_message:
         out["status_message"] = version.status_message
@@ -46,7 +59,8 @@ def version_out(version):
 
 
 def model_out(model, latest=None):
-    """`latest`: the model's newest version (None when it has none)."""
+    """`latest`: the model's newest version (None when it has none); `selectors.registry_details`
+    has loaded both."""
     return {
         "name": model.full_name,
         "creation_timestamp": ms(model.created_at),
@@ -54,11 +68,8 @@ def model_out(model, latest=None):
         "user_id": _username(model.created_by) or model.owner_name,
         "description": model.description,
         "latest_versions": [version_out(latest)] if latest is not None else [],
-        "tags": _tags(sorted(model.tags.all(), key=lambda t: t.key)),
-        "aliases": [
-            {"alias": a.name, "version": str(a.version.version)}
-            for a in sorted(model.aliases.all(), key=lambda a: a.name)
-        ],
+        "tags": [{"key": k, "value": v} for k, v in model.mlflow_tags],
+        "aliases": [{"alias": name, "version": str(number)} for name, number in model.mlflow_aliases],
     }
 
 

@@ -25,18 +25,21 @@ def _model(user, name):
     return selectors.registry_model_get(user, _name(name))
 
 
-def _version(user, name, version):
-    return selectors.model_version(_model(user, name), version)
+def _version(user, name, version, details=False):
+    return selectors.model_version(_model(user, name), version, details=details)
 
 
 def _model_response(user, model, reload=True):
-    model = selectors.registry_model_details(model, reload=reload)
-    latest = selectors.latest_versions([model.pk]).get(model.pk)
+    """`reload=False` when the model was loaded by this request and not changed since."""
+    if reload:
+        model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
+    latest = selectors.newest_version(model)
+    selectors.registry_details([model], [latest] if latest else [])
     return Response({"registered_model": s.model_out(model, latest)})
 
 
 def _version_response(user, name, version):
-    return Response({"model_version": s.version_out(_version(user, name, version))})
+    return Response({"model_version": s.version_out(_version(user, name, version, details=True))})
 
 
 def _tags(value):
@@ -94,7 +97,8 @@ class SearchModels(MlflowView):
             selectors.registry_models(request.user), search.MODEL_GRAMMAR, filter_string=self.raw("filter"),
             order=self.get_list("order_by"), page_token=self.raw("page_token"), size=size,
         )
-        latest = selectors.latest_versions(m.pk for m in rows)
+        latest = selectors.latest_versions(rows)
+        selectors.registry_details(rows, latest.values())
         body = {"registered_models": [s.model_out(m, latest.get(m.pk)) for m in rows]}
         if token:
             body["next_page_token"] = token
@@ -107,9 +111,10 @@ class LatestVersions(MlflowView):
     def _answer(self, request):
         model = _model(request.user, self.text("name"))
         stages = [str(st).lower() for st in self.get_list("stages")]
-        latest = selectors.latest_versions([model.pk]).get(model.pk)
+        latest = selectors.newest_version(model)
         if latest is None or (stages and "none" not in stages):
             return Response({"model_versions": []})
+        selectors.registry_details(versions=[latest])
         return Response({"model_versions": [s.version_out(latest)]})
 
     get = post = _answer
@@ -133,7 +138,7 @@ class ModelTagView(MlflowView):
 class AliasView(MlflowView):
     def get(self, request):
         model = _model(request.user, self.text("name"))
-        version = selectors.model_version_by_alias(model, self.text("alias"))
+        version = selectors.model_version_by_alias(model, self.text("alias"), details=True)
         return Response({"model_version": s.version_out(version)})
 
     def post(self, request):
@@ -188,6 +193,7 @@ class SearchVersions(MlflowView):
             selectors.registry_versions(request.user), search.VERSION_GRAMMAR, filter_string=self.raw("filter"),
             order=self.get_list("order_by"), page_token=self.raw("page_token"), size=size,
         )
+        selectors.registry_details(versions=rows)
         body = {"model_versions": [s.version_out(v) for v in rows]}
         if token:
             body["next_page_token"] = token
