@@ -38,22 +38,31 @@ from tests.jobs_support import redis_answers
 BASE = Path(__file__).resolve().parent.parent
 REDIS = "redis://127.0.0.1:6379/14"
 
-# alice creates models in prod.ml_team; eve sees the schema only; rita reads (EXECUTE on the
-# schema) but changes nothing; oscar holds nothing. Everyone's password is "<name>-pass-123".
+# alice creates models in prod.ml_team and staging.ml_team; eve sees the prod schema only; rita
+# reads prod.ml_team (EXECUTE on the schema) but changes nothing, and has an API token
+# (RITA_TOKEN); oscar holds nothing. Everyone's password is "<name>-pass-123".
+RITA_TOKEN = "e2e0rita0token0000000000000000000000000a"
 SETUP = """
 from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
 from registry import services
 admin = User.objects.create_superuser("admin", "a@x", "admin-pass-123")
 for name in ("alice", "eve", "rita", "oscar"):
     User.objects.create_user(name, f"{name}@x", f"{name}-pass-123")
+Token.objects.create(user=User.objects.get(username="rita"), key="%s")
 prod = services.catalog_create(actor=admin, name="prod")
 team = services.schema_create(actor=admin, catalog=prod, name="ml_team")
+staging = services.catalog_create(actor=admin, name="staging")
+staging_team = services.schema_create(actor=admin, catalog=staging, name="ml_team")
+services.grants_change(actor=admin, obj=staging, changes=[{"principal": "alice", "add": ["USE CATALOG"]}])
+services.grants_change(actor=admin, obj=staging_team, changes=[{"principal": "alice",
+                                                                "add": ["USE SCHEMA", "CREATE MODEL"]}])
 services.grants_change(actor=admin, obj=prod, changes=[{"principal": p, "add": ["USE CATALOG"]}
                                                        for p in ("alice", "eve", "rita")])
 services.grants_change(actor=admin, obj=team, changes=[{"principal": "alice", "add": ["USE SCHEMA", "CREATE MODEL"]},
                                                        {"principal": "eve", "add": ["USE SCHEMA"]},
                                                        {"principal": "rita", "add": ["USE SCHEMA", "EXECUTE"]}])
-"""
+""" % RITA_TOKEN
 
 
 def _free_port():

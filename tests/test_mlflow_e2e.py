@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e_support import Pages, oldest_python, run_client, server  # noqa: F401 — server is a fixture
+from tests.e2e_support import RITA_TOKEN, Pages, oldest_python, run_client, server  # noqa: F401 — server is a fixture
 
 pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
@@ -63,14 +63,21 @@ out["search_versions"] = sorted(v.version for v in c.search_model_versions(f"nam
 out["search_version_tag"] = [v.version for v in c.search_model_versions("tags.reviewed_by = 'data-science-guild'")]
 d = mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=tempfile.mkdtemp())
 out["files"] = sorted(os.listdir(d))
-c.create_registered_model("prod.ml_team.iris_copy")
-copy = c.copy_model_version(f"models:/{name}@Champion", "prod.ml_team.iris_copy")
+# promotion: register into staging, then copy staging -> prod (the client creates the target) and alias it
+staging = "staging.ml_team.iris_model"
+sv = mlflow.register_model(f"runs:/{run.info.run_id}/model", staging)
+c.set_registered_model_alias(staging, "candidate", sv.version)
+copy = c.copy_model_version(f"models:/{staging}@candidate", "prod.ml_team.iris_copy")
 for _ in range(240):  # copy_model_version returns at once; the copy job makes it READY: poll, as users do
     copy_status = c.get_model_version("prod.ml_team.iris_copy", copy.version).status
     if copy_status != "PENDING_REGISTRATION":
         break
     time.sleep(0.25)
-out["copy"] = [copy.version, copy_status]
+out["copy"] = [sv.version, copy.version, copy_status, copy.source]
+c.set_registered_model_alias("prod.ml_team.iris_copy", "Champion", copy.version)
+out["copy_alias"] = c.get_model_version_by_alias("prod.ml_team.iris_copy", "Champion").version
+model_uri = "models:/prod.ml_team.iris_copy@Champion"
+out["predict_copy"] = [int(p) for p in mlflow.pyfunc.load_model(model_uri).predict(X.iloc[:3])]
 c.rename_registered_model("prod.ml_team.iris_copy", "prod.ml_team.iris_renamed")
 c.delete_model_version("prod.ml_team.iris_renamed", "1")
 c.delete_registered_model("prod.ml_team.iris_renamed")
@@ -101,7 +108,8 @@ def check_flows(out, pages):
     assert out["search_models"] == [NAME] and out["search_tag"] == [NAME]
     assert out["search_versions"] == ["1", "2"] and out["search_version_tag"] == ["2"]
     assert {"MLmodel", "requirements.txt", "python_env.yaml"} <= set(out["files"])
-    assert out["copy"] == ["1", "READY"]
+    assert out["copy"] == ["1", "1", "READY", "models:/staging.ml_team.iris_model/1"]
+    assert out["copy_alias"] == "1" and out["predict_copy"] == [0, 0, 0]
     assert out["model"] == ["Iris *classifier*", {"task": "classification"}, {"Challenger": "2"}, ["2"]]
     assert out["deleted"] == "RESOURCE_DOES_NOT_EXIST"
     assert "signature" in out["nosig"] and "input_example" in out["nosig"], out["nosig"]
@@ -113,7 +121,7 @@ def check_flows(out, pages):
     for shown in ("prod.ml_team.iris_model", "task", "classification", "Challenger"):
         assert shown in model_page, shown
     assert "Champion" not in model_page  # deleted through the client
-    versions = {m[1]: row for row in pages.rows(PAGE) if (m := re.match(r"Version (\d+) ", row))}
+    versions = version_rows(pages, PAGE)
     assert sorted(versions) == ["1", "2", "3"], versions
     assert "Ready" in versions["1"] and "Challenger" not in versions["1"]
     assert "Ready" in versions["2"] and "Challenger" in versions["2"]
@@ -128,6 +136,13 @@ def check_flows(out, pages):
     assert "Registration failed" in v3_page and "input_example" in v3_page
     for gone in ("/explore/prod/ml_team/iris_renamed/", "/explore/prod/ml_team/iris_copy/"):
         assert pages.get(gone) == 404
+    staging = version_rows(pages, "/explore/staging/ml_team/iris_model/")
+    assert list(staging) == ["1"] and "Ready" in staging["1"] and "@candidate" in staging["1"], staging
+
+
+def version_rows(pages, path):
+    """The versions table of a model page: {number: the row's text}."""
+    return {m[1]: row for row in pages.rows(path) if (m := re.match(r"Version (\d+) ", row))}
 
 
 def test_the_stock_client_works_unchanged(server, tmp_path):
@@ -146,9 +161,9 @@ def test_the_oldest_mlflow_3_client_works_unchanged(server, tmp_path):
 # --- Privileges through the same client ---------------------------------------------------------
 # One client process acts as several users in turn (the client reads the credentials from the
 # environment on every request): alice's view of the model, then every call of eve, oscar and
-# rita, then alice's view again.
+# rita (with her API token, MLFLOW_TRACKING_TOKEN), then alice's view again.
 PRIVILEGES = r'''
-import json, os
+import json, os, sys
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -157,8 +172,13 @@ c = MlflowClient()
 name = "prod.ml_team.iris_model"
 
 
-def as_user(user):
-    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = user, f"{user}-pass-123"
+def as_user(user, token=None):
+    for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        os.environ.pop(var, None)
+    if token:  # Authorization: Bearer <token>
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    else:  # HTTP basic
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = user, f"{user}-pass-123"
 
 
 def state():
@@ -209,7 +229,7 @@ def attempts():
 as_user("alice")
 result = {"before": state()}
 for user in ("eve", "oscar", "rita"):
-    as_user(user)
+    as_user(user, token=sys.argv[1] if user == "rita" else None)
     result[user] = attempts()
 as_user("alice")
 result["after"] = state()
@@ -228,7 +248,7 @@ def check_privileges(url, tmp_path):
     RESOURCE_DOES_NOT_EXIST. rita (EXECUTE) reads and loads it, and every write is
     PERMISSION_DENIED. Afterwards alice's client and pages show exactly what they showed before."""
     page_before = Pages(url, "alice").text(PAGE)
-    result = run_client(url, "alice", PRIVILEGES, tmp_path)
+    result = run_client(url, "alice", PRIVILEGES, tmp_path, args=[RITA_TOKEN])
 
     for user in ("eve", "oscar"):
         out = result[user]
