@@ -128,26 +128,53 @@ def model_activity(model, limit=100):
     return AuditEvent.objects.filter(model=model).order_by("-created_at", "-id")[:limit]
 
 
-def catalog_tree(user):
-    """[(catalog, [(schema, [model, …]), …]), …] of what `user` sees, in three queries."""
+TREE_MODELS = 50  # models listed under one schema in the side tree; the schema page lists all
+
+
+def catalog_tree(user, current=None):
+    """[(catalog, [(schema, models, more), …]), …] of what `user` sees. Models are listed only
+    under the current schema (`current`: {"catalog", "schema", "model"} names): at most
+    TREE_MODELS by name, the current model always among them, `more` when there are others;
+    for other schemas `models` is None (the tree loads them when one is opened). Two queries,
+    three with a current schema, whatever the number of models."""
+    current = current or {}
     cats = list(catalogs(user))
     schs = list(schemas(user).filter(catalog__in=cats))
-    mods = list(models(user).filter(schema__in=schs).select_related(None).only("id", "name", "full_name", "schema_id"))
-    by_schema = {}
-    for m in mods:
-        by_schema.setdefault(m.schema_id, []).append(m)
+    open_schema = next(
+        (s for s in schs if s.catalog.name == current.get("catalog") and s.name == current.get("schema")), None
+    )
+    listed = {}
+    if open_schema is not None:
+        listed[open_schema.pk] = tree_models(user, open_schema, current.get("model"))
     by_catalog = {}
     for s in schs:
-        by_catalog.setdefault(s.catalog_id, []).append((s, by_schema.get(s.pk, [])))
+        mods, more = listed.get(s.pk, (None, False))
+        by_catalog.setdefault(s.catalog_id, []).append((s, mods, more))
     return [(c, by_catalog.get(c.pk, [])) for c in cats]
+
+
+def tree_models(user, schema, current_model=None):
+    """(models, more): the first TREE_MODELS models of `schema` that `user` sees, by name, with
+    `current_model` (a name) among them; more: whether there are others. One query."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    first = Case(When(name=current_model or "", then=Value(0)), default=Value(1), output_field=IntegerField())
+    rows = list(
+        models(user, schema).select_related(None).only("id", "name", "full_name", "schema_id")
+        .order_by(first, "name")[: TREE_MODELS + 1]
+    )
+    more = len(rows) > TREE_MODELS
+    return sorted(rows[:TREE_MODELS], key=lambda m: m.name), more
 
 
 def schemas_with_counts(user, catalog):
     return schemas(user, catalog).annotate(model_count=Count("models", distinct=True))
 
 
-def models_with_counts(user, schema):
-    return models(user, schema).annotate(version_count=Count("versions", distinct=True))
+def version_counts(models):
+    """{model id: number of versions} for the given models, in one query."""
+    rows = ModelVersion.objects.filter(model__in=list(models)).values("model_id").annotate(n=Count("id"))
+    return {r["model_id"]: r["n"] for r in rows}
 
 
 def search(user, text="", *, status=None, tag=None, alias=None, creator=None, catalog=None, schema=None):

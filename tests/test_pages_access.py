@@ -226,3 +226,12 @@ def test_the_version_page_says_why_registration_failed_or_that_it_is_pending(cli
     services.version_set_status(version=world.v1, status=ModelVersion.PENDING)
     body = get(client, world.eve, IRIS_V1).content.decode()
     assert "Registration in progress." in body and "badge-pending" in body
+
+
+def test_the_tree_lists_models_of_the_current_schema_only_and_loads_others_when_opened(client, world):
+    body = get(client, world.eve, HOME).content.decode()
+    assert ">ml_team<" in body and ">iris<" not in body  # closed: loaded when opened
+    assert f'hx-get="{ML_TEAM}?part=tree"' in body
+    part = client.get(ML_TEAM + "?part=tree").content.decode()
+    assert ">iris<" in part and ">fraud<" not in part and "<html" not in part
+    assert get(client, world.oscar, ML_TEAM + "?part=tree").status_code == 404

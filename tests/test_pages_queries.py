@@ -90,3 +90,23 @@ def test_the_version_page_costs_a_constant_number_of_queries(client, world):
     for i in range(5):
         services.alias_set(actor=world.alice, model=world.iris, alias=f"a{i}x", version=1)
     assert _count(client, url) == before
+
+
+def test_the_schema_page_and_its_tree_are_paged_whatever_the_number_of_models(client, world):
+    schema = services.schema_create(actor=world.admin, catalog=world.prod, name="wide")
+    RegisteredModel.objects.bulk_create([
+        RegisteredModel(schema=schema, name=f"m{i:03d}", full_name=f"prod.wide.m{i:03d}", owner_user=world.admin,
+                        created_by=world.admin)
+        for i in range(120)
+    ])
+    client.force_login(world.admin)
+    first = client.get("/explore/prod/wide/").content.decode()
+    assert ">m000<" in first and "m049" in first and ">m050<" not in first and "1–50 of 120" in first
+    third = client.get("/explore/prod/wide/?page=3").content.decode()
+    assert ">m119<" in third and "101–120 of 120" in third
+    # The side tree on a model page: 50 models of the open schema, the current one among them.
+    model_page = client.get("/explore/prod/wide/m100/").content.decode()
+    tree = model_page[model_page.index('class="tree"'):model_page.index("</nav>")]
+    assert tree.count("tree-leaf") == 50 and ">m100<" in tree and ">m000<" in tree and ">m060<" not in tree
+    assert "All models of wide" in tree
+    assert _count(client, "/explore/prod/wide/?page=3") == _count(client, "/explore/prod/wide/")

@@ -39,11 +39,13 @@ def status_badge(version, with_message=True):
 
 @register.inclusion_tag("registry/partials/tree.html", takes_context=True)
 def catalog_nav(context):
-    """The left catalog tree: what the user sees, in three queries, the current path open."""
+    """The left catalog tree: what the user sees, the current path open; models only under the
+    current schema (others load when opened), so its cost does not grow with the catalog."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    tree = selectors.catalog_tree(user) if user is not None and user.is_authenticated else []
-    return {"tree": tree, "current": context.get("current") or {}}
+    current = context.get("current") or {}
+    tree = selectors.catalog_tree(user, current) if user is not None and user.is_authenticated else []
+    return {"tree": tree, "current": current}
 
 
 @register.simple_tag(takes_context=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from .. import forms, lineage, permissions, selectors, services
@@ -123,7 +124,25 @@ def render_catalog(request, obj, *, status=200, tab=None, **overrides):
 @domain_errors
 def schema(request, catalog, schema):
     obj = load(request.user, "schema", catalog, schema)
+    if request.GET.get("part") == "tree":  # the side tree opening this schema (htmx)
+        models, more = selectors.tree_models(request.user, obj)
+        context = {"models": models, "more": more, "schema": obj, "current": {},
+                   "schema_url": reverse("schema", args=[obj.catalog.name, obj.name])}
+        return render(request, "registry/partials/tree_models.html", context)
     return render_schema(request, obj)
+
+
+MODELS_PAGE_SIZE = 50
+
+
+def _models_page(request, user, schema):
+    """One page of the schema's models (by name) with their version counts: counted for the
+    page's rows only, so the page costs the same however many models the schema holds."""
+    page = Paginator(selectors.models(user, schema), MODELS_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.version_counts(page.object_list)
+    for m in page.object_list:
+        m.version_count = counts.get(m.pk, 0)
+    return page
 
 
 def render_schema(request, obj, *, status=200, tab=None, **overrides):
@@ -136,7 +155,7 @@ def render_schema(request, obj, *, status=200, tab=None, **overrides):
         "tab_list": _tab_list(CONTAINER_TABS),
         "breadcrumb": breadcrumb(obj),
         "current": {"catalog": obj.catalog.name, "schema": obj.name},
-        "models": selectors.models_with_counts(user, obj),
+        "models": _models_page(request, user, obj),
         "can_create_model": permissions.can(user, "schema.create_model", obj),
         "create_form": overrides.get("create_form") or forms.CreateForm(),
         **description_context(
