@@ -198,6 +198,8 @@ def render_model(request, obj, *, status=200, tab=None, **overrides):
         "current": {"catalog": c, "schema": s, "model": m},
         "parts": (c, s, m),
         "versions": versions,
+        # Version pages are <model page>versions/<n>/ (urls.py): one reverse() per page, not per row.
+        "versions_url": reverse("model", args=[c, s, m]) + "versions/",
         "version_count": paginator.count,
         "aliases": aliases,
         "aliases_left": max(0, max_aliases - len(aliases)),
