@@ -150,7 +150,10 @@ def test_a_worker_killed_mid_copy_never_leaves_a_ready_version_with_wrong_files(
             swept = jobs.sweep_stale(stale_after=1)
             assert swept["requeued"] == [job.pk]
             job.refresh_from_db()
-            assert job.state in (Job.QUEUED, Job.RUNNING) and "stopped responding" in job.message
+            # Either still waiting with the reason, or already claimed by the new worker (a claim
+            # counts an attempt and starts a fresh message): both are a requeue, never a failure.
+            assert job.state in (Job.QUEUED, Job.RUNNING)
+            assert "stopped responding" in job.message or job.attempts == 2, (job.message, job.attempts)
             js.wait_finished(job, timeout=60)
     version.refresh_from_db()
     assert (job.state, version.status, job.attempts) == (Job.SUCCEEDED, ModelVersion.READY, 2), job.message
