@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "registry.middleware.AuditContextMiddleware",
+    "registry.middleware.ReusedPlansMiddleware",
 ]
 
 ROOT_URLCONF = "catalog_explorer.urls"

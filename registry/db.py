@@ -37,7 +37,8 @@ def _enabled(connection):
 
     if not is_psycopg3:
         return False
-    connection.ensure_connection()
+    if connection.connection is None:
+        connection.ensure_connection()
     return connection.connection.prepare_threshold is not None
 
 
