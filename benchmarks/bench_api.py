@@ -559,7 +559,7 @@ def copy_benchmark(args, tmp, env, ours):
     cp_s = time.perf_counter() - t0
     mb = total / 1e6
     print(f"\nCopy throughput, a {mb / 1000:.2f} GB version (wall time from the API call until READY; "
-          f"the job copies, then re-reads both files for sha256)")
+          f"the job reads each file once, hashing it as it is copied)")
     print(f"  cp -r (same disk)      {cp_s:6.2f} s  {mb / cp_s:7.0f} MB/s")
     print(f"  register job           {register_s:6.2f} s  {mb / register_s:7.0f} MB/s   {cp_s / register_s:.2f}× cp")
     print(f"  copy job (models:/)    {copy_s:6.2f} s  {mb / copy_s:7.0f} MB/s   {cp_s / copy_s:.2f}× cp   "
