@@ -103,3 +103,18 @@ def test_a_refused_registration_keeps_the_dialog_open_with_the_error(page, world
     assert page.locator("#register-dialog").is_visible()
     assert page.input_value("#register_name") == "from_the_browser"  # what was typed is kept
     assert not ModelVersion.objects.filter(model__name="from_the_browser").exists()
+
+
+def test_the_links_the_mlflow_client_prints_lead_to_our_pages(page, world):  # noqa: F811
+    """`mlflow` prints "View run at http://host/#/experiments/<id>/runs/<run>" (MLflow's UI
+    routes, a fragment our server never sees): the home page follows them to our pages."""
+    t = experiment_of(world)
+    _login(page, "alice")
+    page.goto(f"{page.base}/#/experiments/{t.experiment.pk}/runs/{t.run.run_uuid}")
+    page.wait_for_url(f"{page.base}/experiments/{t.experiment.pk}/runs/{t.run.run_uuid}/")
+    page.wait_for_selector(f"h1:has-text('{t.run.name}')")
+    page.goto(f"{page.base}/#/models/prod.ml_team.iris/versions/2")
+    page.wait_for_url(f"{page.base}/explore/prod/ml_team/iris/versions/2/")
+    page.goto(f"{page.base}/#/experiments/{t.experiment.pk}")
+    page.wait_for_url(f"{page.base}/experiments/{t.experiment.pk}/")
+    assert page.errors == []

@@ -93,3 +93,21 @@ document.addEventListener("DOMContentLoaded", function () {
     if (toggle) toggle.removeAttribute("open");
   }
 });
+
+// The MLflow client prints links into MLflow's own UI ("View run at http://host/#/experiments/1/
+// runs/<id>", "#/models/<name>/versions/<v>"): on our home page, follow them to our pages.
+(function () {
+  function follow() {
+    if (window.location.pathname !== "/") return;
+    var hash = window.location.hash, m, part = encodeURIComponent;
+    if ((m = /^#\/experiments\/(\d+)(?:\/runs\/([0-9a-f]+))?\/?$/.exec(hash))) {
+      window.location.replace("/experiments/" + m[1] + "/" + (m[2] ? "runs/" + m[2] + "/" : ""));
+    } else if ((m = /^#\/models\/([^/.]+)\.([^/.]+)\.([^/.]+)(?:\/versions\/(\d+))?\/?$/.exec(hash))) {
+      window.location.replace("/explore/" + [m[1], m[2], m[3]].map(function (p) {
+        return part(decodeURIComponent(p));
+      }).join("/") + "/" + (m[4] ? "versions/" + m[4] + "/" : ""));
+    }
+  }
+  follow();
+  window.addEventListener("hashchange", follow);
+})();
