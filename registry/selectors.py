@@ -65,7 +65,9 @@ def model_get(user, full_name):
 def _version_of(model, details=False, **lookup):
     """`details`: tags and aliases as `registry_details` attaches them (one query) instead of
     prefetched (two)."""
-    qs = ModelVersion.objects.select_related("created_by", "copied_from__model").filter(model=model, **lookup)
+    # The MLflow API (`details`) shows no copied_from: not joined there.
+    related = ("created_by",) if details else ("created_by", "copied_from__model")
+    qs = ModelVersion.objects.select_related(*related).filter(model=model, **lookup)
     obj = (qs if details else qs.prefetch_related("tags", "aliases")).first()
     if obj is not None:
         obj.model = model
