@@ -100,6 +100,39 @@ def test_it_decides_as_the_table_says(world, obj):
 
 def test_it_agrees_between_one_object_and_the_list(world):
     """The filter behind list pages and the per-object decision are the same rule."""
+    assert_lists_agree(world)
+
+
+# Grants and ownerships reaching models in every way the list filter starts from (it is a union
+# of lookups from owners and grants, not the per-object rule): after each, lists still agree.
+LIST_SCENARIOS = {
+    "EXECUTE on a catalog": lambda w: services.grants_change(
+        actor=w.admin, obj=w.prod, changes=[{"principal": "cody", "add": ["EXECUTE"]}]),
+    "a group's EXECUTE on a schema": lambda w: services.grants_change(
+        actor=w.admin, obj=w.ml_team, changes=[{"principal": "ml-admins", "add": ["EXECUTE"]}]),
+    "EXECUTE and USE CATALOG without USE SCHEMA": lambda w: (
+        services.grants_change(actor=w.alice, obj=w.iris, changes=[{"principal": "oscar", "add": ["EXECUTE"]}]),
+        services.grants_change(actor=w.admin, obj=w.prod, changes=[{"principal": "oscar", "add": ["USE CATALOG"]}])),
+    "a group's USE SCHEMA on a catalog": lambda w: services.grants_change(
+        actor=w.admin, obj=w.staging, changes=[{"principal": "ml-admins", "add": ["USE SCHEMA", "EXECUTE"]}]),
+    "ALL PRIVILEGES on a catalog": lambda w: services.grants_change(
+        actor=w.admin, obj=w.prod, changes=[{"principal": "oscar", "add": ["ALL PRIVILEGES"]}]),
+    "a catalog owned by a group": lambda w: services.owner_transfer(actor=w.admin, obj=w.staging, principal="ml-admins"),
+    "a schema owned by a user": lambda w: services.owner_transfer(actor=w.admin, obj=w.ml_team, principal="cody"),
+    "a model owned by a group": lambda w: services.owner_transfer(actor=w.admin, obj=w.churn, principal="ml-admins"),
+    "a group owner leaving the group": lambda w: w.gina.groups.remove(w.ml_admins),
+    "a revoked grant": lambda w: services.grants_change(
+        actor=w.alice, obj=w.iris, changes=[{"principal": "eve", "remove": ["EXECUTE"]}]),
+}
+
+
+@pytest.mark.parametrize("scenario", LIST_SCENARIOS)
+def test_it_agrees_between_one_object_and_the_list_after_grants(world, scenario):
+    LIST_SCENARIOS[scenario](world)
+    assert_lists_agree(world)
+
+
+def assert_lists_agree(world):
     for persona in PERSONAS:
         user = getattr(world, persona)
         listed = set(permissions.visible(user, RegisteredModel.objects.all()))
