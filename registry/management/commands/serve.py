@@ -29,8 +29,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
         parser.add_argument("--port", default=os.environ.get("PORT") or "8000")
-        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-        parser.add_argument("--web-threads", type=int, default=4, help="threads per worker process")
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS") or 2),
+                            help="gunicorn worker processes (env WEB_WORKERS, default 2)")
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS") or 4),
+                            help="threads per worker process (env WEB_THREADS, default 4)")
         parser.add_argument("--no-worker", action="store_true", help="start the web server only")
 
     def handle(self, *args, host, port, web_workers, web_threads, no_worker, **options):
