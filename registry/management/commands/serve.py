@@ -47,8 +47,11 @@ class Command(BaseCommand):
                 "-b", bind, "-w", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "10",
                 # Threads: keep-alive connections (the sync worker closes every connection, so each
                 # MLflow client request paid a new TCP handshake), and a request waiting on the
-                # database does not hold the whole process (benchmarks/RESULTS.md).
-                "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "5",
+                # database does not hold the whole process (benchmarks/RESULTS.md). Keep-alive
+                # outlasts the client's pauses (the MLflow client waits seconds for a registration,
+                # then downloads files on its pooled connections): with 5 s, a connection the
+                # server closed just as the client reused it was reset, and the download failed.
+                "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "75",
             ],
         }
         if _gunicorn_has("control_socket_disable"):
