@@ -37,7 +37,23 @@ def _perms(privileges):
     return [(PRIVILEGE_CODENAMES[p], p) for p in privileges]
 
 
-class Securable(models.Model):
+class OwnedBy:
+    """The owner of a row with `owner_user` and `owner_group` columns: a user or a group."""
+
+    @property
+    def owner(self):
+        return self.owner_user or self.owner_group
+
+    @property
+    def owner_name(self):
+        if self.owner_user_id:
+            return self.owner_user.username
+        if self.owner_group_id:
+            return self.owner_group.name
+        return ""
+
+
+class Securable(OwnedBy, models.Model):
     """Something with a name, a Markdown description and an owner (a user or a group)."""
 
     name = models.CharField(max_length=255)
@@ -54,18 +70,6 @@ class Securable(models.Model):
 
     class Meta:
         abstract = True
-
-    @property
-    def owner(self):
-        return self.owner_user or self.owner_group
-
-    @property
-    def owner_name(self):
-        if self.owner_user_id:
-            return self.owner_user.username
-        if self.owner_group_id:
-            return self.owner_group.name
-        return ""
 
 
 def _one_owner(prefix):

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from .models import EXPERIMENT_PRIVILEGES, _perms
+from .models import EXPERIMENT_PRIVILEGES, OwnedBy, _perms
 
 __all__ = [
     "Experiment",
@@ -35,7 +35,7 @@ DELETED = "deleted"
 LIFECYCLE = [(ACTIVE, ACTIVE), (DELETED, DELETED)]
 
 
-class Experiment(models.Model):
+class Experiment(OwnedBy, models.Model):
     """A securable of its own: one owner (a user or a group) and grants of EXECUTE, MODIFY and
     ALL PRIVILEGES (permissions.py says what each allows). Experiment "0" ("Default") is
     created on first use with no owner and is shared: everyone may log runs into it, and each
@@ -63,18 +63,6 @@ class Experiment(models.Model):
             ),
         ]
         ordering = ["id"]
-
-    @property
-    def owner(self):
-        return self.owner_user or self.owner_group
-
-    @property
-    def owner_name(self):
-        if self.owner_user_id:
-            return self.owner_user.username
-        if self.owner_group_id:
-            return self.owner_group.name
-        return ""
 
     @property
     def full_name(self):
