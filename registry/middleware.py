@@ -16,10 +16,10 @@ class AuditContextMiddleware:
 
 
 class ReusedPlansMiddleware:
-    """GET and HEAD requests run their queries as prepared statements on PostgreSQL
-    (`registry.db.reused_plans`, as the MLflow API's reads already do): a page's permission
-    filters are the same SQL request after request, and for a user who is not a superuser
-    PostgreSQL spent longer planning them than running them. Only plans are reused, never
+    """GET and HEAD requests — pages and API reads alike — run their queries as prepared
+    statements on PostgreSQL (`registry.db.reused_plans`): their permission filters are the
+    same SQL request after request, and for a user who is not a superuser PostgreSQL spent
+    longer planning them than running them. Only plans are reused, never
     results (tests/test_prepared_permissions.py); writes are left as they are."""
 
     def __init__(self, get_response):

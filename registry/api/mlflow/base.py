@@ -8,7 +8,6 @@ ignored, as MLflow does.
 
 from rest_framework.exceptions import UnsupportedMediaType
 
-from registry.db import reused_plans
 from registry.errors import InvalidInput, RegistryError
 
 from ..base import ApiView
@@ -51,14 +50,6 @@ def _refuse_nul(value, depth=0):
 
 class MlflowView(ApiView):
     error_style = MLFLOW
-
-    def dispatch(self, request, *args, **kwargs):
-        # Reads are the registry's hot path (training jobs, batch inference): their queries are
-        # the same SQL request after request, so PostgreSQL plans them once per connection.
-        if request.method != "GET":
-            return super().dispatch(request, *args, **kwargs)
-        with reused_plans():
-            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         try:
