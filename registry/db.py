@@ -56,3 +56,100 @@ def reused_plans(using=DEFAULT_DB_ALIAS):
     finally:
         if connection.connection is raw:
             raw.cursor_factory = previous
+
+
+# --- SQL compiled once ------------------------------------------------------------------------
+# Django assembles a query's SQL anew on every request; for the permission filters and the MLflow
+# API's single-object reads that takes milliseconds, several times longer than PostgreSQL takes
+# to run them. Their SQL is the same on every request but for a few values (the user's id, a
+# name, a version number): `compiled` builds it once with stand-ins for those values and then
+# puts the real ones in the stand-ins' places among the parameters.
+_SQL_CACHE = {}
+# Within every integer column's range (Django finds no row for an out-of-range value, without
+# asking the database) and far above any id or version number a query writes in as a constant.
+_STAND_IN_ID = 2_147_000_000
+# A stand-in text holds LIKE's wildcards and escape character, so a lookup that would rewrite the
+# value (escape it for LIKE, wrap it in %) does not find it among the parameters and is refused.
+_STAND_IN_TEXT = "\x1e%_\\stand-in-{}\x1e"
+
+
+def _stand_in(index, value):
+    """(what `build` gets, the marker that must appear among the parameters)."""
+    from django.contrib.auth import get_user_model
+
+    if isinstance(value, bool):
+        raise TypeError("compiled(): booleans change a query's shape; put them in the key")
+    if isinstance(value, int):
+        return _STAND_IN_ID + index, _STAND_IN_ID + index
+    if isinstance(value, str):
+        return _STAND_IN_TEXT.format(index), _STAND_IN_TEXT.format(index)
+    if isinstance(value, get_user_model()):
+        if not value.is_active or value.is_superuser:
+            raise ValueError("compiled(): only for active users who are not superusers (their filters differ)")
+        marker = _STAND_IN_ID + index
+        return get_user_model()(pk=marker, is_active=True, is_superuser=False), marker
+    raise TypeError(f"compiled(): no stand-in for {type(value).__name__}")
+
+
+def _real(value):
+    return value.pk if hasattr(value, "_meta") else value
+
+
+def _compile(key, build, using, values):
+    connection = connections[using]
+    cache_key = (using, connection.vendor, *key)
+    entry = _SQL_CACHE.get(cache_key)
+    if entry is None:
+        names = sorted(values)
+        pairs = {name: _stand_in(i, values[name]) for i, name in enumerate(names)}
+        query = build(**{name: given for name, (given, _) in pairs.items()}).query
+        compiler = query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        by_marker = {marker: name for name, (_, marker) in pairs.items()}
+        slots = [
+            (i, by_marker[p]) for i, p in enumerate(params)
+            if isinstance(p, (int, str)) and not isinstance(p, bool) and p in by_marker
+        ]
+        missing = set(names) - {name for _, name in slots}
+        if missing:
+            raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
+        if any(str(marker) in sql for marker in by_marker):
+            raise AssertionError(f"compiled {key}: a value was written into the SQL text")
+        # What `QuerySet.values()` would name the columns and how it would convert them (SQLite
+        # returns datetimes as text).
+        columns = list(query.selected or [*query.extra_select, *query.values_select, *query.annotation_select])
+        converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
+        entry = _SQL_CACHE[cache_key] = (sql, tuple(params), tuple(slots), columns, converters)
+    sql, params, slots, columns, converters = entry
+    params = list(params)
+    for i, name in slots:
+        params[i] = _real(values[name])
+    return sql, params, columns, converters
+
+
+def compiled(key, build, *, using=DEFAULT_DB_ALIAS, **values):
+    """(sql, params) of the queryset `build(**values)`, its SQL compiled once per database and
+    `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
+    active user who is not a superuser (his id goes in). A value that reaches the SQL other than
+    as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""
+    sql, params, _, _ = _compile(key, build, using, values)
+    return sql, params
+
+
+def compiled_rows(key, build, *, using=DEFAULT_DB_ALIAS, **values):
+    """The rows of the `values()` queryset `build(**values)` as dicts, as the queryset would give
+    them, its SQL compiled once (`compiled`)."""
+    sql, params, columns, converters = _compile(key, build, using, values)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for position, (functions, expression) in converters.items():
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+        out.append(dict(zip(columns, row)))
+    return out

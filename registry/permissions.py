@@ -13,7 +13,7 @@ query, and a single object's capabilities come back as annotations on the query 
 from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, Case, Exists, IntegerField, OuterRef, Q, Value, When
 
-from .db import reused_plans
+from .db import compiled, reused_plans
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
     CATALOG_PRIVILEGES,
@@ -144,6 +144,15 @@ def _is_nobody(user):
     return user is None or not user.is_authenticated or not user.is_active
 
 
+def principal_kind(user):
+    """How the permission filters treat `user`: "nobody" (sees nothing), "admin" (bypasses every
+    check) or "user" (grants and ownership decide). Queries compiled once (`db.compiled`) are
+    kept apart by it, since the three give differently shaped SQL."""
+    if _is_nobody(user):
+        return "nobody"
+    return "admin" if _is_bypass(user) else "user"
+
+
 def _owns_at(user, prefix):
     memberships = get_user_model().groups.through.objects.filter(
         user_id=user.pk, group_id=OuterRef(f"{prefix}owner_group_id")
@@ -206,9 +215,10 @@ def visible(user, queryset):
     from django.db.models.expressions import RawSQL
 
     if cls is ModelVersion:
-        sql, params = _compiled(("visible-ids", RegisteredModel), user, queryset.db, _visible_ids_query(RegisteredModel))
+        sql, params = compiled(("visible-ids", RegisteredModel), _visible_ids_query(RegisteredModel), using=queryset.db,
+                               user=user)
         return queryset.filter(model_id__in=RawSQL(sql, params))
-    sql, params = _compiled(("visible-ids", cls), user, queryset.db, _visible_ids_query(cls))
+    sql, params = compiled(("visible-ids", cls), _visible_ids_query(cls), using=queryset.db, user=user)
     return queryset.filter(pk__in=RawSQL(sql, params))
 
 
@@ -319,40 +329,15 @@ def capabilities(user, obj):
     return frozenset(p for p, held in zip(CAPABILITIES[cls], row or ()) if held)
 
 
-# The single-object capability query is the same SQL for every user and object but for the two
-# ids: build it once per table (Django spends ~20 ms assembling its EXISTS subqueries) with
-# sentinel ids, then run it with the real ones. Same rule, same SQL as `with_capabilities`.
-_SENTINEL_USER, _SENTINEL_OBJ = -7_654_321_001, -7_654_321_002
-_SQL_CACHE = {}
-
-
-def _compiled(key, user, alias, build, obj_pk=None):
-    """(sql, params) of the queryset `build(user)`, compiled once per database and `key` for a
-    stand-in user (and object `_SENTINEL_OBJ`), then given this user's (and object's) id.
-    Only for queries whose SQL depends on nothing but those two ids."""
-    from django.db import connections
-
-    cache_key = (alias, connections[alias].vendor, *key)
-    if cache_key not in _SQL_CACHE:
-        stand_in = get_user_model()(pk=_SENTINEL_USER, is_active=True, is_superuser=False)
-        sql, params = build(stand_in).query.sql_with_params()
-        if _SENTINEL_USER not in params or (obj_pk is not None and _SENTINEL_OBJ not in params):
-            raise AssertionError("a cached permission query must take the user and object ids as parameters")
-        if str(_SENTINEL_USER) in sql or str(_SENTINEL_OBJ) in sql:  # ids inlined: never cache
-            raise AssertionError("a cached permission query has an id written into its SQL")
-        _SQL_CACHE[cache_key] = (sql, tuple(params))
-    sql, params = _SQL_CACHE[cache_key]
-    ids = {_SENTINEL_USER: user.pk, _SENTINEL_OBJ: obj_pk}
-    return sql, [ids.get(p, p) if isinstance(p, int) and not isinstance(p, bool) else p for p in params]
-
-
 def _capability_row(user, cls, pk):
     from django.db import connections, router
 
     alias = router.db_for_read(cls)
     fields = [_cap_field(p) for p in CAPABILITIES[cls]]
-    sql, params = _compiled(("capabilities", cls), user, alias, lambda u: (
-        with_capabilities(u, cls.objects.filter(pk=_SENTINEL_OBJ)).values_list(*fields)), obj_pk=pk)
+    # The same SQL for every user and object but for the two ids (`compiled`: Django spends
+    # milliseconds assembling its EXISTS subqueries). Same rule, same SQL as `with_capabilities`.
+    sql, params = compiled(("capabilities", cls), lambda user, pk: (
+        with_capabilities(user, cls.objects.filter(pk=pk)).values_list(*fields)), using=alias, user=user, pk=pk)
     with reused_plans(alias), connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

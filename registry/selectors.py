@@ -2,12 +2,14 @@
 may not see (so names do not leak) and return the object annotated with the user's
 capabilities (`permissions.capabilities(user, obj)` then costs no query)."""
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Lower
 
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .permissions import load_capabilities, visible
+from .db import compiled_rows
+from .permissions import load_capabilities, principal_kind, q_visible, visible
 
 _OWNERS = ("owner_user", "owner_group")
 
@@ -62,34 +64,30 @@ def model_get(user, full_name):
     return _model_get(user, full_name, RegisteredModel.objects.all())
 
 
-def _version_of(model, details=False, **lookup):
-    """`details`: tags and aliases as `registry_details` attaches them (one query) instead of
-    prefetched (two)."""
-    # The MLflow API (`details`) shows no copied_from: not joined there.
-    related = ("created_by",) if details else ("created_by", "copied_from__model")
-    qs = ModelVersion.objects.select_related(*related).filter(model=model, **lookup)
-    obj = (qs if details else qs.prefetch_related("tags", "aliases")).first()
+def _version_of(model, **lookup):
+    obj = (
+        ModelVersion.objects.select_related("created_by", "copied_from__model")
+        .filter(model=model, **lookup).prefetch_related("tags", "aliases").first()
+    )
     if obj is not None:
         obj.model = model
-        if details:
-            registry_details(versions=[obj])
     return obj
 
 
-def model_version(model, version, *, details=False):
+def model_version(model, version):
     """Version `version` of a model the caller got through a getter (so already checked)."""
     number = names.validate_version_number(version)
-    obj = _version_of(model, details, version=number)
+    obj = _version_of(model, version=number)
     if obj is None:
         raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
     return obj
 
 
-def model_version_by_alias(model, alias, *, details=False):
+def model_version_by_alias(model, alias):
     """The version `alias` points to, of a model the caller got through a getter."""
     from .errors import InvalidInput
 
-    obj = _version_of(model, details, aliases__name__iexact=alias or "")
+    obj = _version_of(model, aliases__name__iexact=alias or "")
     if obj is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return obj
@@ -224,25 +222,119 @@ def _is_prompt(model_ref):
     return Exists(ModelTag.objects.filter(model=OuterRef(model_ref), key=PROMPT_TAG, value__iexact="true"))
 
 
+# The MLflow API serialises rows, dicts of the columns its JSON shows (`MODEL_COLUMNS`,
+# `VERSION_COLUMNS`), not model instances: a model with its newest version and their creators
+# comes back as one row of one query. The single-object reads (get a model, a version, a version
+# by alias) run SQL compiled once (`db.compiled_rows`): Django took longer to assemble their
+# permission filter than PostgreSQL takes to run it. A read that finds no row falls back to the
+# instance getters, which raise the precise error (no such model, version or alias).
+MODEL_COLUMNS = ("id", "full_name", "description", "created_at", "updated_at", "created_by__username",
+                 "owner_user__username", "owner_group__name")
+VERSION_COLUMNS = ("id", "model_id", "version", "status", "status_message", "description", "source", "run_id",
+                   "run_link", "created_at", "updated_at", "created_by__username")
+_NEWEST = "newest__"
+
+
+def _with_newest(models):
+    """`MODEL_COLUMNS` of `models`, and `newest__<VERSION_COLUMNS>` of each one's newest version
+    (None when it has none): a LEFT JOIN on the version holding the model's highest number."""
+    highest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
+    newest = FilteredRelation("versions", condition=Q(versions__version=Subquery(highest)))
+    return models.annotate(newest=newest).values(*MODEL_COLUMNS, *(_NEWEST + c for c in VERSION_COLUMNS))
+
+
+def _model_row(row):
+    """A row of `_with_newest` → the model's row with `latest` (its newest version's row or None)."""
+    model = {c: row[c] for c in MODEL_COLUMNS}
+    latest = None
+    if row[_NEWEST + "id"] is not None:
+        latest = {c: row[_NEWEST + c] for c in VERSION_COLUMNS}
+        latest["name"] = model["full_name"]
+    model["latest"] = latest
+    return model
+
+
+def _mlflow_versions(versions):
+    return versions.values(*VERSION_COLUMNS, name=F("model__full_name"))
+
+
 def registry_models(user):
-    """Models the MLflow API lists: visible, not prompts, with their creator (tags and aliases:
-    `registry_details`)."""
-    # Not the schema and catalog rows `models()` joins for the pages: MLflow's JSON names the
-    # model by full_name, and every joined row is a Python object built per result.
-    return models(user).exclude(_is_prompt("pk")).select_related(None).select_related("created_by", *_OWNERS)
+    """Models the MLflow API lists (visible, not prompts), as `_with_newest` rows for `search`;
+    `registry_model_rows` completes a page of them."""
+    return _with_newest(visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))))
+
+
+def registry_model_rows(rows):
+    """A page of `registry_models` rows → model rows with their newest version, tags and aliases."""
+    models = [_model_row(row) for row in rows]
+    registry_details(models, [m["latest"] for m in models if m["latest"]])
+    return models
 
 
 def registry_versions(user):
-    """Versions the MLflow API lists: of visible models that are not prompts (tags and aliases:
-    `registry_details`)."""
-    return (
-        visible(user, ModelVersion.objects.select_related("model", "created_by"))
-        .exclude(_is_prompt("model_id"))
-    )
+    """Versions the MLflow API lists (of visible models that are not prompts), as rows; tags and
+    aliases: `registry_details`."""
+    return _mlflow_versions(visible(user, ModelVersion.objects.exclude(_is_prompt("model_id"))))
+
+
+def _compiled_rows(key, user, build, **values):
+    """`db.compiled_rows` for a query filtered by `permissions.q_visible(user, …)`: `build`
+    takes the user as `user`; the SQL is compiled once per kind of user."""
+    kind = principal_kind(user)
+    if kind == "nobody":
+        return []
+    if kind == "admin":  # no user id in the SQL: any admin's query is the same
+        return compiled_rows((*key, kind), lambda **v: build(user=user, **v), **values)
+    return compiled_rows((*key, kind), build, user=user, **values)
+
+
+def registry_model_row(user, full_name, *, prompts=False):
+    """The model named `full_name` as the MLflow API shows it (`registry_model_rows`), in one
+    query for the row and one for tags and aliases; NotFound when the user may not see it (or,
+    unless `prompts`, when it is a prompt)."""
+    def build(user, name):
+        models = RegisteredModel.objects.filter(q_visible(user, RegisteredModel), full_name=name)
+        return _with_newest(models if prompts else models.exclude(_is_prompt("pk")))
+
+    name = (full_name or "").lower()
+    rows = _compiled_rows(("mlflow-model", prompts), user, build, name=name)
+    if not rows:
+        (model_get if prompts else registry_model_get)(user, full_name)  # raises the precise error
+        raise NotFound(f"Registered Model with name={full_name} not found")
+    return registry_model_rows(rows)[0]
+
+
+def registry_version_row(user, full_name, *, version=None, alias=None):
+    """Version number `version`, or the version `alias` points to, of the model `full_name`, as
+    the MLflow API shows it (with tags and aliases): one query compiled once, and one for the
+    details. The errors of `model_version` / `model_version_by_alias` otherwise."""
+    def versions(user, name):
+        return ModelVersion.objects.filter(q_visible(user, ModelVersion), model__full_name=name).exclude(
+            _is_prompt("model_id"))
+
+    name = (full_name or "").lower()
+    if alias is None:
+        number = names.validate_version_number(version)
+        rows = _compiled_rows(("mlflow-version",), user, lambda user, name, number: _mlflow_versions(
+            versions(user, name).filter(version=number)), name=name, number=number)
+    else:
+        rows = _compiled_rows(("mlflow-alias",), user, lambda user, name, alias: _mlflow_versions(
+            versions(user, name).filter(Exists(
+                Alias.objects.annotate(lowered=Lower("name")).filter(version=OuterRef("pk"), lowered=Lower(Value(alias)))
+            ))), name=name, alias=str(alias or ""))
+    if not rows:
+        model = registry_model_get(user, full_name)  # each raises the precise error
+        if alias is None:
+            model_version(model, version)
+        else:
+            model_version_by_alias(model, alias)
+        raise NotFound(f"Model Version (name={full_name}, version={version}) not found")
+    registry_details(versions=rows)
+    return rows[0]
 
 
 def registry_model_get(user, full_name):
-    """`model_get` for the MLflow API: prompts are not found (checked in the same query)."""
+    """`model_get` for the MLflow API's writes: prompts are not found (checked in the same query)."""
     queryset = RegisteredModel.objects.select_related("created_by").annotate(is_prompt=_is_prompt("pk"))
     model = _model_get(user, full_name, queryset)
     if model.is_prompt:
@@ -250,38 +342,14 @@ def registry_model_get(user, full_name):
     return model
 
 
-def newest_version(model):
-    """A model's newest version (creator loaded), or None: one indexed lookup."""
-    version = ModelVersion.objects.select_related("created_by").filter(model=model).order_by("-version").first()
-    if version is not None:
-        version.model = model
-    return version
-
-
-def latest_versions(models):
-    """{model id: its newest version} for many models in one query (`version.model` is the
-    given model, the creator loaded; tags and aliases: `registry_details`)."""
-    by_id = {m.pk: m for m in models}
-    newest = ModelVersion.objects.filter(model=OuterRef("model_id")).order_by("-version").values("pk")[:1]
-    rows = (
-        ModelVersion.objects.filter(model_id__in=list(by_id))
-        .annotate(newest=Subquery(newest))
-        .filter(pk=F("newest"))
-        .select_related("created_by")
-    )
-    for v in rows:
-        v.model = by_id[v.model_id]
-    return {v.model_id: v for v in rows}
-
-
 def registry_details(models=(), versions=()):
-    """Tags and aliases of `models` and `versions` in one query (UNION ALL of the three tables)
-    instead of one prefetch per relation and level. Sets, sorted as MLflow shows them:
-    `model.mlflow_tags` [(key, value)], `model.mlflow_aliases` [(alias, version number)],
-    `version.mlflow_tags` [(key, value)], `version.mlflow_aliases` [alias]."""
+    """Tags and aliases of model and version rows (`MODEL_COLUMNS`, `VERSION_COLUMNS`) in one
+    query (UNION ALL of the three tables) instead of one per relation and level. Adds, sorted as
+    MLflow shows them: `tags` [(key, value)] and `aliases` [(alias, version number)] to models,
+    `tags` [(key, value)] and `aliases` [alias] to versions."""
     from django.db import connection
 
-    models, versions = [m for m in models], [v for v in versions]
+    models, versions = list(models), list(versions)
     qn = connection.ops.quote_name
     tag_m, tag_v = qn(ModelTag._meta.db_table), qn(VersionTag._meta.db_table)
     alias, version = qn(Alias._meta.db_table), qn(ModelVersion._meta.db_table)
@@ -291,7 +359,7 @@ def registry_details(models=(), versions=()):
         parts.append(sql.format(marks=", ".join(["%s"] * len(ids))))
         params.extend(ids)
 
-    model_ids, version_ids = [m.pk for m in models], [v.pk for v in versions]
+    model_ids, version_ids = [m["id"] for m in models], [v["id"] for v in versions]
     if model_ids:
         part(f"SELECT 0, model_id, {qn('key')}, {qn('value')}, NULL FROM {tag_m} WHERE model_id IN ({{marks}})",
              model_ids)
@@ -308,9 +376,9 @@ def registry_details(models=(), versions=()):
             for kind, owner, name, value, number in cursor.fetchall():
                 found.setdefault((kind, owner), []).append((name, value) if kind in (0, 2) else (name, number))
     for m in models:
-        m.mlflow_tags = sorted(found.get((0, m.pk), []))
-        m.mlflow_aliases = sorted(found.get((1, m.pk), []))
+        m["tags"] = sorted(found.get((0, m["id"]), []))
+        m["aliases"] = sorted(found.get((1, m["id"]), []))
     for v in versions:
-        v.mlflow_tags = sorted(found.get((2, v.pk), []))
-        v.mlflow_aliases = sorted(name for name, _ in found.get((3, v.pk), []))
+        v["tags"] = sorted(found.get((2, v["id"]), []))
+        v["aliases"] = sorted(name for name, _ in found.get((3, v["id"]), []))
     return models, versions

@@ -20,56 +20,44 @@ def _tags(rows):
     return [{"key": t.key, "value": t.value} for t in rows]
 
 
-def _version_tags(version):
-    if hasattr(version, "mlflow_tags"):  # selectors.registry_details
-        return [{"key": k, "value": v} for k, v in version.mlflow_tags]
-    return _tags(sorted(version.tags.all(), key=lambda t: t.key))
-
-
-def _version_aliases(version):
-    if hasattr(version, "mlflow_aliases"):
-        return version.mlflow_aliases
-    return sorted(a.name for a in version.aliases.all())
-
-
 def version_out(version):
-    """`version.model` must be loaded; tags and aliases from `selectors.registry_details`, or
-    prefetched where many are serialised."""
+    """A version row (`selectors.VERSION_COLUMNS` with its model's `name`, and the `tags` and
+    `aliases` of `selectors.registry_details`)."""
     out = {
-        "name": version.model.full_name,
-        "version": str(version.version),
-        "creation_timestamp": ms(version.created_at),
-        "last_updated_timestamp": ms(version.updated_at),
-        "user_id": _username(version.created_by),
+        "name": version["name"],
+        "version": str(version["version"]),
+        "creation_timestamp": ms(version["created_at"]),
+        "last_updated_timestamp": ms(version["updated_at"]),
+        "user_id": version["created_by__username"] or "",
         "current_stage": "None",
-        "description": version.description,
-        "source": version.source,
-        "run_id": version.run_id,
-        "status": version.status,
-        "tags": _version_tags(version),
-        "run_link": version.run_link,
-        "aliases": _version_aliases(version),
+        "description": version["description"],
+        "source": version["source"],
+        "run_id": version["run_id"],
+        "status": version["status"],
+        "tags": [{"key": k, "value": v} for k, v in version["tags"]],
+        "run_link": version["run_link"],
+        "aliases": version["aliases"],
     }
-    if version.status_message:
-        out["status_message"] = version.status_message
-    logged = _LOGGED_MODEL_SOURCE.match(version.source or "")
+    if version["status_message"]:
+        out["status_message"] = version["status_message"]
+    logged = _LOGGED_MODEL_SOURCE.match(version["source"] or "")
     if logged:
         out["model_id"] = logged.group(1)  # MLflow 3: the logged model this version came from
     return out
 
 
-def model_out(model, latest=None):
-    """`latest`: the model's newest version (None when it has none); `selectors.registry_details`
-    has loaded both."""
+def model_out(model):
+    """A model row of `selectors.registry_model_rows`: `MODEL_COLUMNS`, its newest version as
+    `latest` (or None), `tags` and `aliases`."""
     return {
-        "name": model.full_name,
-        "creation_timestamp": ms(model.created_at),
-        "last_updated_timestamp": ms(model.updated_at),
-        "user_id": _username(model.created_by) or model.owner_name,
-        "description": model.description,
-        "latest_versions": [version_out(latest)] if latest is not None else [],
-        "tags": [{"key": k, "value": v} for k, v in model.mlflow_tags],
-        "aliases": [{"alias": name, "version": str(number)} for name, number in model.mlflow_aliases],
+        "name": model["full_name"],
+        "creation_timestamp": ms(model["created_at"]),
+        "last_updated_timestamp": ms(model["updated_at"]),
+        "user_id": model["created_by__username"] or model["owner_user__username"] or model["owner_group__name"] or "",
+        "description": model["description"],
+        "latest_versions": [version_out(model["latest"])] if model["latest"] is not None else [],
+        "tags": [{"key": k, "value": v} for k, v in model["tags"]],
+        "aliases": [{"alias": name, "version": str(number)} for name, number in model["aliases"]],
     }
 
 

@@ -25,21 +25,17 @@ def _model(user, name):
     return selectors.registry_model_get(user, _name(name))
 
 
-def _version(user, name, version, details=False):
-    return selectors.model_version(_model(user, name), version, details=details)
+def _version(user, name, version):
+    return selectors.model_version(_model(user, name), version)
 
 
-def _model_response(user, model, reload=True):
-    """`reload=False` when the model was loaded by this request and not changed since."""
-    if reload:
-        model.refresh_from_db(fields=["name", "full_name", "description", "updated_at"])
-    latest = selectors.newest_version(model)
-    selectors.registry_details([model], [latest] if latest else [])
-    return Response({"registered_model": s.model_out(model, latest)})
+def _model_response(user, model):
+    """The model as it is now (after a write: prompts included, since the write was allowed)."""
+    return Response({"registered_model": s.model_out(selectors.registry_model_row(user, model.full_name, prompts=True))})
 
 
 def _version_response(user, name, version):
-    return Response({"model_version": s.version_out(_version(user, name, version, details=True))})
+    return Response({"model_version": s.version_out(selectors.registry_version_row(user, name, version=version))})
 
 
 def _tags(value):
@@ -65,7 +61,8 @@ class CreateModel(MlflowView):
 
 class GetModel(MlflowView):
     def get(self, request):
-        return _model_response(request.user, _model(request.user, self.text("name")), reload=False)
+        name = _name(self.text("name"))
+        return Response({"registered_model": s.model_out(selectors.registry_model_row(request.user, name))})
 
 
 class RenameModel(MlflowView):
@@ -97,9 +94,7 @@ class SearchModels(MlflowView):
             selectors.registry_models(request.user), search.MODEL_GRAMMAR, filter_string=self.raw("filter"),
             order=self.get_list("order_by"), page_token=self.raw("page_token"), size=size,
         )
-        latest = selectors.latest_versions(rows)
-        selectors.registry_details(rows, latest.values())
-        body = {"registered_models": [s.model_out(m, latest.get(m.pk)) for m in rows]}
+        body = {"registered_models": [s.model_out(m) for m in selectors.registry_model_rows(rows)]}
         if token:
             body["next_page_token"] = token
         return Response(body)
@@ -109,12 +104,10 @@ class LatestVersions(MlflowView):
     """Unity Catalog has no stages: every version is in stage "None"."""
 
     def _answer(self, request):
-        model = _model(request.user, self.text("name"))
+        latest = selectors.registry_model_row(request.user, _name(self.text("name")))["latest"]
         stages = [str(st).lower() for st in self.get_list("stages")]
-        latest = selectors.newest_version(model)
         if latest is None or (stages and "none" not in stages):
             return Response({"model_versions": []})
-        selectors.registry_details(versions=[latest])
         return Response({"model_versions": [s.version_out(latest)]})
 
     get = post = _answer
@@ -137,8 +130,7 @@ class ModelTagView(MlflowView):
 
 class AliasView(MlflowView):
     def get(self, request):
-        model = _model(request.user, self.text("name"))
-        version = selectors.model_version_by_alias(model, self.text("alias"), details=True)
+        version = selectors.registry_version_row(request.user, _name(self.text("name")), alias=self.text("alias"))
         return Response({"model_version": s.version_out(version)})
 
     def post(self, request):
