@@ -127,7 +127,7 @@ def _compile(key, build, using, values):
     return sql, params, columns, converters
 
 
-def compiled(key, build, *, using=DEFAULT_DB_ALIAS, **values):
+def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """(sql, params) of the queryset `build(**values)`, its SQL compiled once per database and
     `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
     active user who is not a superuser (his id goes in). A value that reaches the SQL other than
@@ -136,7 +136,7 @@ def compiled(key, build, *, using=DEFAULT_DB_ALIAS, **values):
     return sql, params
 
 
-def compiled_rows(key, build, *, using=DEFAULT_DB_ALIAS, **values):
+def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """The rows of the `values()` queryset `build(**values)` as dicts, as the queryset would give
     them, its SQL compiled once (`compiled`)."""
     sql, params, columns, converters = _compile(key, build, using, values)

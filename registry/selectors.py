@@ -277,7 +277,7 @@ def registry_versions(user):
     return _mlflow_versions(visible(user, ModelVersion.objects.exclude(_is_prompt("model_id"))))
 
 
-def _compiled_rows(key, user, build, **values):
+def _compiled_rows(key, user, build, /, **values):
     """`db.compiled_rows` for a query filtered by `permissions.q_visible(user, …)`: `build`
     takes the user as `user`; the SQL is compiled once per kind of user."""
     kind = principal_kind(user)
@@ -356,8 +356,14 @@ def registry_details(models=(), versions=()):
     parts, params = [], []
 
     def part(sql, ids):
-        parts.append(sql.format(marks=", ".join(["%s"] * len(ids))))
-        params.extend(ids)
+        # PostgreSQL: the ids as one array parameter, so the statement is the same for every
+        # page (psycopg caches and prepares it; a list of 400 placeholders it parsed every time).
+        if connection.vendor == "postgresql":
+            parts.append(sql.replace(" IN ({marks})", " = ANY(%s)"))
+            params.append(ids)
+        else:
+            parts.append(sql.format(marks=", ".join(["%s"] * len(ids))))
+            params.extend(ids)
 
     model_ids, version_ids = [m["id"] for m in models], [v["id"] for v in versions]
     if model_ids:

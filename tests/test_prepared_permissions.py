@@ -1,12 +1,16 @@
 """Permission queries are prepared on PostgreSQL (registry/db.py): the plan is reused, never a
 result. A revoked grant counts at the very next request on the same connection, after the
-statement has switched to its generic plan."""
+statement has switched to its generic plan. The MLflow API's reads run SQL compiled once
+(`db.compiled_rows`): the SQL is reused, never a result, and one user's id never answers for
+another's."""
 
 import pytest
 
-from registry import selectors, services
+from registry import db, selectors, services
 from registry.errors import NotFound
 from registry.models import RegisteredModel, Schema
+
+IRIS = "prod.ml_team.iris"
 
 
 def _names(qs):
@@ -33,3 +37,35 @@ def test_a_new_grant_counts_at_once_with_a_reused_plan(world):
     services.grants_change(actor=world.admin, obj=other, changes=[{"principal": "eve", "add": ["EXECUTE"]}])
     assert other.full_name in _names(selectors.models(world.eve))
     assert selectors.model_get(world.eve, other.full_name).cap_execute
+
+
+def test_compiled_mlflow_reads_answer_each_user_and_see_a_revoke_at_once(world):
+    for _ in range(8):  # eve and oscar share one compiled statement; each gets his own answer
+        assert selectors.registry_model_row(world.eve, IRIS)["full_name"] == IRIS
+        assert selectors.registry_version_row(world.eve, IRIS, version="1")["version"] == 1
+        assert selectors.registry_version_row(world.eve, IRIS, alias="champion")["name"] == IRIS
+        with pytest.raises(NotFound):
+            selectors.registry_model_row(world.oscar, IRIS)
+        with pytest.raises(NotFound):
+            selectors.registry_version_row(world.oscar, IRIS, version="1")
+    services.grants_change(actor=world.alice, obj=world.iris, changes=[{"principal": "eve", "remove": ["EXECUTE"]}])
+    for read in (
+        lambda: selectors.registry_model_row(world.eve, IRIS),
+        lambda: selectors.registry_version_row(world.eve, IRIS, version="1"),
+        lambda: selectors.registry_version_row(world.eve, IRIS, alias="champion"),
+    ):
+        with pytest.raises(NotFound):
+            read()
+    assert selectors.registry_model_row(world.admin, IRIS)["full_name"] == IRIS
+
+
+def test_compiled_sql_refuses_a_value_the_orm_would_rewrite(world):
+    # `contains` wraps the value in % and escapes it for LIKE: putting a raw value in its place
+    # later would match differently, so it is refused when first compiled, never cached.
+    with pytest.raises(AssertionError, match="did not reach the SQL as parameters"):
+        db.compiled(("test-contains",), lambda name: RegisteredModel.objects.filter(name__contains=name).values("pk"),
+                    name="iris")
+    rows = db.compiled_rows(("test-exact",), lambda name: RegisteredModel.objects.filter(full_name=name).values(
+        "full_name", "created_at"), name=IRIS)
+    assert rows == [{"full_name": IRIS, "created_at": world.iris.created_at}]  # converted as the ORM does
+    assert db.compiled_rows(("test-exact",), lambda name: None, name="prod.ml_team.nothing") == []
