@@ -95,36 +95,76 @@ def _real(value):
     return value.pk if hasattr(value, "_meta") else value
 
 
+class _Compiled:
+    """One query's SQL and what turning its rows into results takes, kept per database and key."""
+
+    def __init__(self, key, build, using, values):
+        names = sorted(values)
+        pairs = {name: _stand_in(i, values[name]) for i, name in enumerate(names)}
+        queryset = build(**{name: given for name, (given, _) in pairs.items()})
+        query = queryset.query
+        compiler = query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        by_marker = {marker: name for name, (_, marker) in pairs.items()}
+        self.slots = [
+            (i, by_marker[p]) for i, p in enumerate(params)
+            if isinstance(p, (int, str)) and not isinstance(p, bool) and p in by_marker
+        ]
+        missing = set(names) - {name for _, name in self.slots}
+        if missing:
+            raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
+        if any(str(marker) in sql for marker in by_marker):
+            raise AssertionError(f"compiled {key}: a value was written into the SQL text")
+        if queryset._prefetch_related_lookups or queryset._known_related_objects:
+            raise AssertionError(f"compiled {key}: prefetches and known related objects are not kept")
+        self.sql, self.params = sql, tuple(params)
+        # How iterating the queryset would convert the columns (SQLite returns datetimes as
+        # text), and name them (values()) or build instances from them (Django's ModelIterable).
+        self.converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
+        self.columns = list(query.selected or [*query.extra_select, *query.values_select, *query.annotation_select])
+        self.klass_info = compiler.klass_info
+        if self.klass_info is not None:
+            from django.db.models.query import get_related_populators
+
+            select = compiler.select
+            fields = self.klass_info["select_fields"]
+            self.model_span = (fields[0], fields[-1] + 1)
+            self.init_list = [f[0].target.attname for f in select[self.model_span[0] : self.model_span[1]]]
+            self.related_populators = get_related_populators(self.klass_info, select, using)
+            self.annotation_col_map = compiler.annotation_col_map
+
+    def params_for(self, values):
+        params = list(self.params)
+        for i, name in self.slots:
+            params[i] = _real(values[name])
+        return params
+
+    def fetch(self, using, values):
+        connection = connections[using]
+        # Prepared on PostgreSQL in writes too (`reused_plans`): SQL compiled once is the same
+        # statement every time by construction.
+        with reused_plans(using), connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params_for(values))
+            rows = cursor.fetchall()
+        if not self.converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (functions, expression) in self.converters.items():
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+            converted.append(row)
+        return converted
+
+
 def _compile(key, build, using, values):
     connection = connections[using]
     cache_key = (using, connection.vendor, *key)
     entry = _SQL_CACHE.get(cache_key)
     if entry is None:
-        names = sorted(values)
-        pairs = {name: _stand_in(i, values[name]) for i, name in enumerate(names)}
-        query = build(**{name: given for name, (given, _) in pairs.items()}).query
-        compiler = query.get_compiler(using)
-        sql, params = compiler.as_sql()
-        by_marker = {marker: name for name, (_, marker) in pairs.items()}
-        slots = [
-            (i, by_marker[p]) for i, p in enumerate(params)
-            if isinstance(p, (int, str)) and not isinstance(p, bool) and p in by_marker
-        ]
-        missing = set(names) - {name for _, name in slots}
-        if missing:
-            raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
-        if any(str(marker) in sql for marker in by_marker):
-            raise AssertionError(f"compiled {key}: a value was written into the SQL text")
-        # What `QuerySet.values()` would name the columns and how it would convert them (SQLite
-        # returns datetimes as text).
-        columns = list(query.selected or [*query.extra_select, *query.values_select, *query.annotation_select])
-        converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
-        entry = _SQL_CACHE[cache_key] = (sql, tuple(params), tuple(slots), columns, converters)
-    sql, params, slots, columns, converters = entry
-    params = list(params)
-    for i, name in slots:
-        params[i] = _real(values[name])
-    return sql, params, columns, converters
+        entry = _SQL_CACHE[cache_key] = _Compiled(key, build, using, values)
+    return entry
 
 
 def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
@@ -132,24 +172,30 @@ def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
     active user who is not a superuser (his id goes in). A value that reaches the SQL other than
     as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""
-    sql, params, _, _ = _compile(key, build, using, values)
-    return sql, params
+    entry = _compile(key, build, using, values)
+    return entry.sql, entry.params_for(values)
 
 
 def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """The rows of the `values()` queryset `build(**values)` as dicts, as the queryset would give
     them, its SQL compiled once (`compiled`)."""
-    sql, params, columns, converters = _compile(key, build, using, values)
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    entry = _compile(key, build, using, values)
+    return [dict(zip(entry.columns, row)) for row in entry.fetch(using, values)]
+
+
+def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
+    """The model instances of the queryset `build(**values)` (with its select_related objects
+    and annotations, as iterating it would give them), its SQL compiled once (`compiled`)."""
+    entry = _compile(key, build, using, values)
+    if entry.klass_info is None:
+        raise AssertionError(f"compiled {key}: a values() queryset; use compiled_rows")
+    model_cls, (start, end) = entry.klass_info["model"], entry.model_span
     out = []
-    for row in rows:
-        if converters:
-            row = list(row)
-            for position, (functions, expression) in converters.items():
-                for function in functions:
-                    row[position] = function(row[position], expression, connection)
-        out.append(dict(zip(columns, row)))
+    for row in entry.fetch(using, values):
+        obj = model_cls.from_db(using, entry.init_list, row[start:end])
+        for populator in entry.related_populators:
+            populator.populate(row, obj)
+        for name, position in (entry.annotation_col_map or {}).items():
+            setattr(obj, name, row[position])
+        out.append(obj)
     return out

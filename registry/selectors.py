@@ -8,8 +8,7 @@ from django.db.models.functions import Lower
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import compiled_rows
-from .permissions import load_capabilities, principal_kind, q_visible, visible
+from .permissions import compiled_for, load_capabilities, q_visible, visible, with_capabilities
 
 _OWNERS = ("owner_user", "owner_group")
 
@@ -49,11 +48,15 @@ def schema_get(user, catalog_name, schema_name):
     return obj
 
 
-def _model_get(user, full_name, queryset):
+def _model_get(user, full_name, key, queryset):
+    """The model and the user's capabilities on it in one query, its SQL compiled once per
+    `key` (naming `queryset`'s shape) and kind of user (Django took longer to assemble it than
+    the database to run it)."""
     full_name = full_name or ""
-    obj = queryset.select_related("schema__catalog", *_OWNERS).filter(full_name=full_name.lower()).first()
-    if obj is not None:
-        load_capabilities(user, obj)
+    found = compiled_for(user, ("model-get", key), lambda user, name: with_capabilities(
+        user, queryset().select_related("schema__catalog", *_OWNERS).filter(full_name=name)[:1]),
+        objects=True, name=full_name.lower())
+    obj = found[0] if found else None
     if obj is None or not (obj.cap_use_catalog and obj.cap_use_schema and obj.cap_execute):
         raise NotFound(f"Registered Model with name={full_name} not found")
     return obj
@@ -61,7 +64,7 @@ def _model_get(user, full_name, queryset):
 
 def model_get(user, full_name):
     """By `catalog.schema.model` (any case). Invalid names are simply not found."""
-    return _model_get(user, full_name, RegisteredModel.objects.all())
+    return _model_get(user, full_name, "model", RegisteredModel.objects.all)
 
 
 def _version_of(model, **lookup):
@@ -277,17 +280,6 @@ def registry_versions(user):
     return _mlflow_versions(visible(user, ModelVersion.objects.exclude(_is_prompt("model_id"))))
 
 
-def _compiled_rows(key, user, build, /, **values):
-    """`db.compiled_rows` for a query filtered by `permissions.q_visible(user, …)`: `build`
-    takes the user as `user`; the SQL is compiled once per kind of user."""
-    kind = principal_kind(user)
-    if kind == "nobody":
-        return []
-    if kind == "admin":  # no user id in the SQL: any admin's query is the same
-        return compiled_rows((*key, kind), lambda **v: build(user=user, **v), **values)
-    return compiled_rows((*key, kind), build, user=user, **values)
-
-
 def registry_model_row(user, full_name, *, prompts=False):
     """The model named `full_name` as the MLflow API shows it (`registry_model_rows`), in one
     query for the row and one for tags and aliases; NotFound when the user may not see it (or,
@@ -297,7 +289,7 @@ def registry_model_row(user, full_name, *, prompts=False):
         return _with_newest(models if prompts else models.exclude(_is_prompt("pk")))
 
     name = (full_name or "").lower()
-    rows = _compiled_rows(("mlflow-model", prompts), user, build, name=name)
+    rows = compiled_for(user, ("mlflow-model", prompts), build, name=name)
     if not rows:
         (model_get if prompts else registry_model_get)(user, full_name)  # raises the precise error
         raise NotFound(f"Registered Model with name={full_name} not found")
@@ -315,10 +307,10 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
     name = (full_name or "").lower()
     if alias is None:
         number = names.validate_version_number(version)
-        rows = _compiled_rows(("mlflow-version",), user, lambda user, name, number: _mlflow_versions(
+        rows = compiled_for(user, ("mlflow-version",), lambda user, name, number: _mlflow_versions(
             versions(user, name).filter(version=number)), name=name, number=number)
     else:
-        rows = _compiled_rows(("mlflow-alias",), user, lambda user, name, alias: _mlflow_versions(
+        rows = compiled_for(user, ("mlflow-alias",), lambda user, name, alias: _mlflow_versions(
             versions(user, name).filter(Exists(
                 Alias.objects.annotate(lowered=Lower("name")).filter(version=OuterRef("pk"), lowered=Lower(Value(alias)))
             ))), name=name, alias=str(alias or ""))
@@ -335,8 +327,8 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
 
 def registry_model_get(user, full_name):
     """`model_get` for the MLflow API's writes: prompts are not found (checked in the same query)."""
-    queryset = RegisteredModel.objects.select_related("created_by").annotate(is_prompt=_is_prompt("pk"))
-    model = _model_get(user, full_name, queryset)
+    model = _model_get(user, full_name, "registry-model", lambda: RegisteredModel.objects.select_related(
+        "created_by").annotate(is_prompt=_is_prompt("pk")))
     if model.is_prompt:
         raise NotFound(f"Registered Model with name={full_name} not found")
     return model

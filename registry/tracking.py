@@ -33,7 +33,7 @@ from .models import (
     RunParam,
     RunTag,
 )
-from .permissions import tracking_require_write, tracking_visible
+from .permissions import compiled_for, tracking_require_write, tracking_visible
 
 MAX_EXPERIMENT_NAME = 500
 MAX_PARAM_VALUE = 6000
@@ -341,7 +341,10 @@ def logged_models(user):
 def logged_model_get(user, model_id):
     if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
         raise NotFound(f"Logged model with ID '{str(model_id)[:80]}' not found.")
-    obj = logged_models(user).filter(model_id=model_id).first()
+    # SQL compiled once per kind of user (registering from a logged model starts here).
+    found = compiled_for(user, ("logged-model-get",), lambda user, model_id: (
+        logged_models(user).filter(model_id=model_id)[:1]), objects=True, model_id=model_id)
+    obj = found[0] if found else None
     if obj is None:
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
     return obj
