@@ -285,3 +285,17 @@ def test_runs_order_by_metrics_params_and_tags(world):
     # registered models and versions order by attributes only
     error(alice.get("registered-models/search", {"order_by": "metrics.acc"}), 400, "INVALID_PARAMETER_VALUE")
     error(alice.get("model-versions/search", {"order_by": ["name", "name DESC"]}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_model_search_shows_each_models_newest_version(shelf, world):
+    """`latest_versions` of every model on a page: its highest existing version (after the
+    newest is deleted, the one before), none for a model without versions; the same as get."""
+    services.version_create(actor=world.alice, model=world.iris, source="runs:/x/model")  # iris v3
+    services.version_delete(actor=world.alice, version=ModelVersion.objects.get(model=world.iris, version=3))
+    response = as_user("admin").get("registered-models/search", {"max_results": 100})
+    by_name = {m["name"]: m for m in response.json()["registered_models"]}
+    assert [v["version"] for v in by_name[P + "iris"]["latest_versions"]] == ["2"]
+    assert by_name[P + "iris"]["latest_versions"][0]["aliases"] == ["Champion"]
+    assert by_name[P + "alpha"]["latest_versions"] == []
+    for name, body in by_name.items():
+        assert as_user("admin").get("registered-models/get", {"name": name}).json()["registered_model"] == body
