@@ -335,22 +335,51 @@ def registry_model_row(user, full_name, *, prompts=False):
     return registry_model_rows(rows)[0]
 
 
+def _versions_named(user, name):
+    """Versions of the model named `name` (lowercase), if `user` sees it and it is no prompt."""
+    return ModelVersion.objects.filter(q_visible(user, ModelVersion), model__full_name=name).exclude(
+        _is_prompt("model_id"))
+
+
+def registry_version_search(user, *, filter_string, order, page_token, size):
+    """`model-versions/search` as rows with tags and aliases: (rows, next page token or None).
+
+    The stock client's usual call — `name = '<model>'`, default order, first page of at most
+    10,000 — runs SQL compiled once (the versions of one model, found by name: one index step),
+    cut to `size` here; any other search goes through the grammar (`search.search`)."""
+    from . import search
+
+    clauses = search.parse_filter(filter_string)
+    only = clauses[0] if len(clauses) == 1 else None
+    if (
+        only is not None and (only.kind, only.key, only.op) == ("attribute", "name", "=")
+        and isinstance(only.value, str) and not order and not page_token
+        and size <= search.VERSION_MAX_RESULTS_DEFAULT
+    ):
+        limit = search.VERSION_MAX_RESULTS_DEFAULT + 1
+        rows = compiled_for(user, ("mlflow-versions-named",), lambda user, name: _mlflow_versions(
+            _versions_named(user, name)).order_by(*search.VERSION_GRAMMAR.default_order)[:limit],
+            name=only.value.lower())
+        rows, token = rows[:size], (search.encode_token(size) if len(rows) > size else None)
+    else:
+        rows, token = search.search(registry_versions(user), search.VERSION_GRAMMAR, filter_string=filter_string,
+                                    order=order, page_token=page_token, size=size)
+    registry_details(versions=rows)
+    return rows, token
+
+
 def registry_version_row(user, full_name, *, version=None, alias=None):
     """Version number `version`, or the version `alias` points to, of the model `full_name`, as
     the MLflow API shows it (with tags and aliases): one query compiled once, and one for the
     details. The errors of `model_version` / `model_version_by_alias` otherwise."""
-    def versions(user, name):
-        return ModelVersion.objects.filter(q_visible(user, ModelVersion), model__full_name=name).exclude(
-            _is_prompt("model_id"))
-
     name = (full_name or "").lower()
     if alias is None:
         number = names.validate_version_number(version)
         rows = compiled_for(user, ("mlflow-version",), lambda user, name, number: _mlflow_versions(
-            versions(user, name).filter(version=number)), name=name, number=number)
+            _versions_named(user, name).filter(version=number)), name=name, number=number)
     else:
         rows = compiled_for(user, ("mlflow-alias",), lambda user, name, alias: _mlflow_versions(
-            versions(user, name).filter(Exists(
+            _versions_named(user, name).filter(Exists(
                 Alias.objects.annotate(lowered=Lower("name")).filter(version=OuterRef("pk"), lowered=Lower(Value(alias)))
             ))), name=name, alias=str(alias or ""))
     if not rows:

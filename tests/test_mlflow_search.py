@@ -299,3 +299,23 @@ def test_model_search_shows_each_models_newest_version(shelf, world):
     assert by_name[P + "alpha"]["latest_versions"] == []
     for name, body in by_name.items():
         assert as_user("admin").get("registered-models/get", {"name": name}).json()["registered_model"] == body
+
+
+def test_version_search_by_one_name_answers_as_the_general_search(shelf, world):
+    """`name = '<model>'` (the stock client's usual call) has its own compiled query: same rows,
+    order, paging and permission filter as any other search."""
+    def raw(user, **params):
+        response = as_user(user).get("model-versions/search", params)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    services.version_create(actor=world.alice, model=world.iris, source="runs:/x/model")
+    fast = raw("eve", filter=f"name = '{P}IRIS'")["model_versions"]
+    general = raw("eve", filter=f"name IN ('{P}iris')")["model_versions"]
+    assert fast == general and [v["version"] for v in fast] == ["3", "2", "1"]
+    first = raw("eve", filter=f"name = '{P}iris'", max_results=2)
+    assert [v["version"] for v in first["model_versions"]] == ["3", "2"]
+    rest = raw("eve", filter=f"name = '{P}iris'", max_results=2, page_token=first["next_page_token"])
+    assert [v["version"] for v in rest["model_versions"]] == ["1"] and "next_page_token" not in rest
+    assert raw("oscar", filter=f"name = '{P}iris'")["model_versions"] == []
+    assert raw("admin", filter=f"name = '{P}prompt1'")["model_versions"] == []

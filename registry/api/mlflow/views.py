@@ -181,11 +181,10 @@ class SearchVersions(MlflowView):
         size = search.max_results(
             self.raw("max_results"), search.VERSION_MAX_RESULTS_DEFAULT, search.VERSION_MAX_RESULTS_LIMIT
         )
-        rows, token = search.search(
-            selectors.registry_versions(request.user), search.VERSION_GRAMMAR, filter_string=self.raw("filter"),
-            order=self.get_list("order_by"), page_token=self.raw("page_token"), size=size,
+        rows, token = selectors.registry_version_search(
+            request.user, filter_string=self.raw("filter"), order=self.get_list("order_by"),
+            page_token=self.raw("page_token"), size=size,
         )
-        selectors.registry_details(versions=rows)
         body = {"model_versions": [s.version_out(v) for v in rows]}
         if token:
             body["next_page_token"] = token
