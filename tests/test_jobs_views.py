@@ -275,3 +275,27 @@ def test_mlmodel_is_read_with_a_safe_loader(artifacts, text, reason):
     storage.artifact_storage().save("mlartifacts/1/x/MLmodel", js.ContentFile(text.encode()))
     with pytest.raises(jobs.JobFailed, match=reason):
         jobs.read_mlmodel("mlartifacts/1/x/MLmodel")
+
+
+@pytest.mark.parametrize("size", [0, 1, storage.CHUNK - 1, storage.CHUNK, storage.CHUNK + 1])
+@pytest.mark.parametrize("max_rate", [0, 10**12])
+def test_a_copy_holds_the_same_bytes_and_sha256_either_side_of_the_small_file_path(artifacts, size, max_rate):
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+    assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", max_rate=max_rate) == (
+        size, hashlib.sha256(data).hexdigest()
+    )
+    assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
+
+
+def test_a_short_job_writes_no_progress_and_finishes_with_its_totals(world, artifacts, monkeypatch, settings):
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 60}  # "short": it ends within one interval
+    expected = js.write_model_source(SOURCE, weights_bytes=900)
+    _, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    writes = []
+    monkeypatch.setattr(jobs, "job_progress", lambda j, **kw: writes.append(1))
+    jobs.job_run(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.SUCCEEDED and writes == []
+    assert (job.files_done, job.files_total) == (len(expected), len(expected))
+    assert job.bytes_done == job.bytes_total > 900
