@@ -84,10 +84,12 @@ def _stand_in(index, value):
     if isinstance(value, str):
         return _STAND_IN_TEXT.format(index), _STAND_IN_TEXT.format(index)
     if isinstance(value, get_user_model()):
-        if not value.is_active or value.is_superuser:
-            raise ValueError("compiled(): only for active users who are not superusers (their filters differ)")
+        # A superuser's filters differ from another user's (no grants are looked at): the key
+        # must tell them apart (`permissions.compiled_for` does), and his id need not appear.
+        if not value.is_active:
+            raise ValueError("compiled(): not for inactive users (they see nothing: no query)")
         marker = _STAND_IN_ID + index
-        return get_user_model()(pk=marker, is_active=True, is_superuser=False), marker
+        return get_user_model()(pk=marker, is_active=True, is_superuser=value.is_superuser), marker
     raise TypeError(f"compiled(): no stand-in for {type(value).__name__}")
 
 
@@ -110,7 +112,8 @@ class _Compiled:
             (i, by_marker[p]) for i, p in enumerate(params)
             if isinstance(p, (int, str)) and not isinstance(p, bool) and p in by_marker
         ]
-        missing = set(names) - {name for _, name in self.slots}
+        optional = {name for name in names if getattr(values[name], "is_superuser", False)}
+        missing = set(names) - optional - {name for _, name in self.slots}
         if missing:
             raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
         if any(str(marker) in sql for marker in by_marker):
@@ -170,7 +173,7 @@ def _compile(key, build, using, values):
 def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """(sql, params) of the queryset `build(**values)`, its SQL compiled once per database and
     `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
-    active user who is not a superuser (his id goes in). A value that reaches the SQL other than
+    active user (his id goes in; the key must say whether he is a superuser). A value that reaches the SQL other than
     as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""
     entry = _compile(key, build, using, values)
     return entry.sql, entry.params_for(values)

@@ -86,15 +86,15 @@ def test_it_pages_versions_in_constant_queries(world, persona):
     assert last_page == one and [r[0] for r in rows] == [1]
 
 
-def test_it_gets_one_model_with_its_capabilities_in_two_queries(world):
+def test_it_gets_one_model_with_its_capabilities_in_one_query(world):
     for persona in READERS:
         user = getattr(world, persona)
         n, model = count_queries(selectors.model_get, user, "prod.ml_team.iris")
-        # The row (with schema, catalog, owners), then the capability query, whose SQL is
-        # compiled once and (on PostgreSQL) planned once per connection: one query with the
-        # capabilities as annotations cost ~10 ms of ORM compiling and planning per request
-        # (benchmarks/RESULTS.md). Superusers need no capability query.
-        assert n == (1 if user.is_superuser else 2), persona
+        # The row (with schema, catalog, owners) and the capabilities as annotations, in one
+        # query whose SQL is compiled once per kind of user (`db.compiled_objects`) and, on
+        # PostgreSQL, planned once per connection: compiling it on every request cost ~10 ms
+        # (benchmarks/RESULTS.md).
+        assert n == 1, persona
         # Capabilities come from the annotations: checks on it cost nothing more.
         from registry import permissions
 
