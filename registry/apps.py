@@ -5,3 +5,8 @@ class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Model registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .db import cache_long_statements
+
+        cache_long_statements()

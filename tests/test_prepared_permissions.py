@@ -69,3 +69,19 @@ def test_compiled_sql_refuses_a_value_the_orm_would_rewrite(world):
         "full_name", "created_at"), name=IRIS)
     assert rows == [{"full_name": IRIS, "created_at": world.iris.created_at}]  # converted as the ORM does
     assert db.compiled_rows(("test-exact",), lambda name: None, name="prod.ml_team.nothing") == []
+
+
+def test_compiled_reads_fit_in_psycopgs_statement_cache(world):
+    """psycopg translates a statement's %s once and caches it only under its size limits, which
+    `db.cache_long_statements` raises for our permission-filtered reads: were one to outgrow
+    them, it would be translated again on every call."""
+    from psycopg import _queries
+
+    selectors.registry_model_row(world.eve, IRIS)
+    selectors.registry_version_row(world.eve, IRIS, alias="champion")
+    selectors.model_get(world.eve, IRIS)
+    compiled = list(db._SQL_CACHE.values())
+    assert compiled
+    for entry in compiled:
+        assert len(entry.sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, entry.sql[:200]
+        assert len(entry.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, entry.sql[:200]
