@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import audit, services, storage
+from . import services, storage
 from .db import reused_plans
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
@@ -399,24 +399,24 @@ def _make_ready(job, version, written, inputs, message, **fields):
     while its files were copied) and the row lock that SELECT ... FOR UPDATE used to take.
     Files and inputs are only ever written here, and this transaction commits once per version
     (it leaves the version READY), so there is nothing earlier to delete first. The audit event
-    is the one `services.version_set_status` writes, without its savepoint and second update."""
+    is `services.version_make_ready`'s."""
     with transaction.atomic():
-        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.PENDING).update(
-            status=ModelVersion.READY, status_message="", updated_at=timezone.now(), **fields,
-        ):
+        before = version.status
+        if not services.version_make_ready(version=version, **fields):
             status = ModelVersion.objects.filter(pk=version.pk).values_list("status", flat=True).first()
             if status is None:
                 raise JobFailed("The version was deleted while its files were copied.")
             raise JobFailed(f"The version became {status} while its files were copied.")
-        job_finish(job, message)
-        VersionFile.objects.bulk_create([VersionFile(version=version, path=p, size=s, sha256=h) for p, s, h in written])
-        if inputs:
-            VersionInput.objects.bulk_create(inputs)
-        audit.record(
-            None, "status", version, before={"status": version.status},
-            after={"status": ModelVersion.READY, "message": ""},
-        )
-    version.status, version.status_message = ModelVersion.READY, ""
+        try:
+            job_finish(job, message)
+            VersionFile.objects.bulk_create(
+                [VersionFile(version=version, path=p, size=s, sha256=h) for p, s, h in written]
+            )
+            if inputs:
+                VersionInput.objects.bulk_create(inputs)
+        except BaseException:
+            version.status = before  # rolled back with the transaction
+            raise
 
 
 def _copy_files(job, version, plan):

@@ -280,9 +280,26 @@ def version_set_status(*, version, status, message=""):
     """Used by registration jobs (the system, not a user)."""
     with transaction.atomic():
         ModelVersion.objects.filter(pk=version.pk).update(status=status, status_message=message, updated_at=timezone.now())
-        audit.record(None, "status", version, before={"status": version.status}, after={"status": status, "message": message})
-        version.status, version.status_message = status, message
+        _status_changed(version, status, message)
     return version
+
+
+def version_make_ready(*, version, **fields):
+    """PENDING → READY (with `fields`, e.g. its signature) and the audit event, in the caller's
+    transaction (a job's finish). One conditional UPDATE, which is also the check that nobody
+    deleted or changed the version meanwhile and the row's lock: False, and nothing written,
+    when it is no longer PENDING."""
+    if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.PENDING).update(
+        status=ModelVersion.READY, status_message="", updated_at=timezone.now(), **fields,
+    ):
+        return False
+    _status_changed(version, ModelVersion.READY, "")
+    return True
+
+
+def _status_changed(version, status, message):
+    audit.record(None, "status", version, before={"status": version.status}, after={"status": status, "message": message})
+    version.status, version.status_message = status, message
 
 
 def version_update(*, actor, version, description):
