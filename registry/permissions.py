@@ -13,7 +13,7 @@ query, and a single object's capabilities come back as annotations on the query 
 from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, Case, Exists, IntegerField, OuterRef, Q, Value, When
 
-from .db import compiled, compiled_objects, compiled_rows, reused_plans
+from .db import compiled, compiled_objects, compiled_rows
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
     CATALOG_PRIVILEGES,
@@ -144,7 +144,7 @@ def _is_nobody(user):
     return user is None or not user.is_authenticated or not user.is_active
 
 
-def principal_kind(user):
+def _principal_kind(user):
     """How the permission filters treat `user`: "nobody" (sees nothing), "admin" (bypasses every
     check) or "user" (grants and ownership decide). Queries compiled once (`db.compiled`) are
     kept apart by it, since the three give differently shaped SQL."""
@@ -157,7 +157,7 @@ def compiled_for(user, key, build, /, *, objects=False, **values):
     """`db.compiled_rows` (`objects`: `db.compiled_objects`) for a query filtered or annotated
     by `permissions` for `user`: `build` takes the user as `user`; the SQL is compiled once per
     kind of user. Nobody sees anything: no query."""
-    kind = principal_kind(user)
+    kind = _principal_kind(user)
     if kind == "nobody":
         return []
     run = compiled_objects if objects else compiled_rows
@@ -341,35 +341,24 @@ def capabilities(user, obj):
 
 
 def _capability_row(user, cls, pk):
-    from django.db import connections, router
+    from django.db import router
 
-    alias = router.db_for_read(cls)
     fields = [_cap_field(p) for p in CAPABILITIES[cls]]
     # The same SQL for every user and object but for the two ids (`compiled`: Django spends
     # milliseconds assembling its EXISTS subqueries). Same rule, same SQL as `with_capabilities`.
-    sql, params = compiled(("capabilities", cls), lambda user, pk: (
-        with_capabilities(user, cls.objects.filter(pk=pk)).values_list(*fields)), using=alias, user=user, pk=pk)
-    with reused_plans(alias), connections[alias].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    rows = compiled_rows(("capabilities", cls), lambda user, pk: (
+        with_capabilities(user, cls.objects.filter(pk=pk)).values(*fields)), using=router.db_for_read(cls),
+        user=user, pk=pk)
+    return [rows[0][f] for f in fields] if rows else None
 
 
-def load_capabilities(user, obj):
-    """Put the `cap_*` annotations for `user` on an already loaded `obj` (what
-    `with_capabilities` would have added): one query with SQL compiled once, none for a
-    superuser. A getter loads the row plainly, then calls this."""
-    cls = type(obj)
-    if _is_nobody(user):
-        held = ()
-    elif _is_bypass(user):
-        held = CAPABILITIES[cls]
-    else:
-        row = _capability_row(user, cls, obj.pk) or ()
-        held = [p for p, h in zip(CAPABILITIES[cls], row) if h]
-    for privilege in CAPABILITIES[cls]:
-        setattr(obj, _cap_field(privilege), privilege in held)
-    setattr(obj, CAP_USER_FIELD, _user_key(user))
-    return obj
+def visible_one(user, key, queryset, **lookup):
+    """The object `queryset().filter(**lookup)` finds, annotated with `user`'s capabilities, if
+    `user` may see it, else None: one query, its SQL compiled once per `key` (naming the
+    queryset's shape) and kind of user. What getters use."""
+    found = compiled_for(user, key, lambda user, **lookup: with_capabilities(user, queryset().filter(**lookup)[:1]),
+                         objects=True, **lookup)
+    return found[0] if found and is_visible(user, found[0]) else None
 
 
 def is_visible(user, obj):

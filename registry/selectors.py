@@ -9,7 +9,7 @@ from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
 from .db import compiled_rows
-from .permissions import compiled_for, load_capabilities, q_visible, visible, with_capabilities
+from .permissions import compiled_for, q_visible, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
 
@@ -32,33 +32,30 @@ def models(user, schema=None):
     return qs.order_by("full_name")
 
 
+# Getters: the row and the user's capabilities on it in one query (`permissions.visible_one`);
+# Django took longer to assemble it than the database takes to run it, so its SQL is compiled once.
 def catalog_get(user, name):
     name = (name or "").lower()
-    obj = Catalog.objects.select_related(*_OWNERS).filter(name=name).first()
-    if obj is None or not load_capabilities(user, obj).cap_use_catalog:
+    obj = visible_one(user, ("catalog-get",), lambda: Catalog.objects.select_related(*_OWNERS), name=name)
+    if obj is None:
         raise NotFound(f"Catalog '{name}' does not exist.")
     return obj
 
 
 def schema_get(user, catalog_name, schema_name):
-    obj = Schema.objects.select_related("catalog", *_OWNERS).filter(
-        catalog__name=(catalog_name or "").lower(), name=(schema_name or "").lower()
-    ).first()
-    if obj is None or not (load_capabilities(user, obj).cap_use_catalog and obj.cap_use_schema):
+    obj = visible_one(user, ("schema-get",), lambda: Schema.objects.select_related("catalog", *_OWNERS),
+                      catalog__name=(catalog_name or "").lower(), name=(schema_name or "").lower())
+    if obj is None:
         raise NotFound(f"Schema '{catalog_name}.{schema_name}' does not exist.")
     return obj
 
 
 def _model_get(user, full_name, key, queryset):
-    """The model and the user's capabilities on it in one query, its SQL compiled once per
-    `key` (naming `queryset`'s shape) and kind of user (Django took longer to assemble it than
-    the database to run it)."""
+    """`key` names the shape of `queryset` (a model queryset, maybe annotated)."""
     full_name = full_name or ""
-    found = compiled_for(user, ("model-get", key), lambda user, name: with_capabilities(
-        user, queryset().select_related("schema__catalog", *_OWNERS).filter(full_name=name)[:1]),
-        objects=True, name=full_name.lower())
-    obj = found[0] if found else None
-    if obj is None or not (obj.cap_use_catalog and obj.cap_use_schema and obj.cap_execute):
+    obj = visible_one(user, ("model-get", key), lambda: queryset().select_related("schema__catalog", *_OWNERS),
+                      full_name=full_name.lower())
+    if obj is None:
         raise NotFound(f"Registered Model with name={full_name} not found")
     return obj
 
