@@ -266,12 +266,16 @@ def registry_models(user):
     return visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))).values(*MODEL_COLUMNS)
 
 
-# The ids of a page as one text parameter ("4,8,15"), so the query's SQL is the same for every
-# page and is compiled once.
+# The ids of a page as one text parameter ("4,8,15", `_id_list`), so a query's SQL is the same
+# for every page (compiled once, prepared, cached by psycopg).
 _ID_LIST = {
     "postgresql": "SELECT unnest(string_to_array(%s, ',')::bigint[])",
     "sqlite": "SELECT value FROM json_each('[' || %s || ']')",
 }
+
+
+def _id_list(ids):
+    return ",".join(str(int(i)) for i in ids)
 
 
 def _newest_of(models):
@@ -290,7 +294,7 @@ def _newest_of(models):
         return ModelVersion.objects.filter(pk__in=page.annotate(newest=Subquery(newest)).values("newest")).values(
             *VERSION_COLUMNS)
 
-    rows = compiled_rows(("mlflow-newest-of",), build, ids=",".join(str(int(m["id"])) for m in models))
+    rows = compiled_rows(("mlflow-newest-of",), build, ids=_id_list(m["id"] for m in models))
     return {v["model_id"]: v for v in rows}
 
 
@@ -413,14 +417,10 @@ def registry_details(models=(), versions=()):
     parts, params = [], []
 
     def part(sql, ids):
-        # PostgreSQL: the ids as one array parameter, so the statement is the same for every
-        # page (psycopg caches and prepares it; a list of 400 placeholders it parsed every time).
-        if connection.vendor == "postgresql":
-            parts.append(sql.replace(" IN ({marks})", " = ANY(%s)"))
-            params.append(ids)
-        else:
-            parts.append(sql.format(marks=", ".join(["%s"] * len(ids))))
-            params.extend(ids)
+        # The ids as one parameter (`_id_list`), so the statement is the same for every page:
+        # psycopg caches and prepares it (a list of 400 placeholders it parsed every time).
+        parts.append(sql.format(marks=_ID_LIST[connection.vendor]))
+        params.append(_id_list(ids))
 
     model_ids, version_ids = [m["id"] for m in models], [v["id"] for v in versions]
     if model_ids:
