@@ -29,9 +29,9 @@ def _version(user, name, version):
     return selectors.model_version(_model(user, name), version)
 
 
-def _model_response(user, model):
-    """The model as it is now (after a write: prompts included, since the write was allowed)."""
-    return Response({"registered_model": s.model_out(selectors.registry_model_row(user, model.full_name, prompts=True))})
+def _model_response(user, name, prompts=False):
+    """The model as it is now (after a write, `prompts`: the write was allowed, prompt or not)."""
+    return Response({"registered_model": s.model_out(selectors.registry_model_row(user, name, prompts=prompts))})
 
 
 def _version_response(user, name, version):
@@ -56,27 +56,26 @@ class CreateModel(MlflowView):
             actor=request.user, schema=schema, name=model_name, description=description,
             tags=_tags(self.raw("tags")),
         )
-        return _model_response(request.user, model)
+        return _model_response(request.user, model.full_name, prompts=True)
 
 
 class GetModel(MlflowView):
     def get(self, request):
-        name = _name(self.text("name"))
-        return Response({"registered_model": s.model_out(selectors.registry_model_row(request.user, name))})
+        return _model_response(request.user, _name(self.text("name")))
 
 
 class RenameModel(MlflowView):
     def post(self, request):
         model = _model(request.user, self.text("name"))
         services.model_rename(actor=request.user, model=model, new_name=self.text("new_name"))
-        return _model_response(request.user, model)
+        return _model_response(request.user, model.full_name, prompts=True)
 
 
 class UpdateModel(MlflowView):
     def patch(self, request):
         model = _model(request.user, self.text("name"))
         services.model_update(actor=request.user, model=model, description=self.raw("description") or "")
-        return _model_response(request.user, model)
+        return _model_response(request.user, model.full_name, prompts=True)
 
 
 class DeleteModel(MlflowView):
