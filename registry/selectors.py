@@ -169,7 +169,10 @@ def tree_models(user, schema, current_model=None):
 
 
 def schemas_with_counts(user, catalog):
-    return schemas(user, catalog).annotate(model_count=Count("models", distinct=True))
+    """The visible schemas of `catalog`, each with the number of its models `user` may see: a
+    hidden model is not counted (a count would tell that it exists)."""
+    seen = visible(user, RegisteredModel.objects.all()).values("pk")
+    return schemas(user, catalog).annotate(model_count=Count("models", filter=Q(models__in=seen), distinct=True))
 
 
 def version_counts(models):

@@ -104,6 +104,14 @@ def test_the_catalog_page_lists_schemas_with_model_counts(client, world):
     assert "Production models" in body
 
 
+def test_the_catalog_page_counts_only_the_models_the_user_sees(client, world):
+    # ml_team holds iris and fraud: eve sees iris only, cody neither; a count of 2 would tell
+    # them that models hidden from them exist.
+    for persona, count in (("eve", 1), ("cody", 0), ("tom", 2)):
+        body = get(client, getattr(world, persona), PROD).content.decode()
+        assert ">ml_team<" in body and f'<td class="num">{count}</td>' in body, persona
+
+
 def test_only_superusers_see_the_create_catalog_form(client, world):
     assert b"Create catalog" in get(client, world.admin, HOME).content
     assert b"Create catalog" not in get(client, world.alice, HOME).content
