@@ -8,7 +8,7 @@ from django.db.models.functions import Lower
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import compiled_rows
+from .db import EpochMs, compiled_rows
 from .permissions import compiled_for, q_visible, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
@@ -232,11 +232,27 @@ def _is_prompt(model_ref):
 # by alias) run SQL compiled once (`db.compiled_rows`): Django took longer to assemble their
 # permission filter than PostgreSQL takes to run it. A read that finds no row falls back to the
 # instance getters, which raise the precise error (no such model, version or alias).
-MODEL_COLUMNS = ("id", "full_name", "description", "created_at", "updated_at", "created_by__username",
-                 "owner_user__username", "owner_group__name")
+# Timestamps come as epoch milliseconds computed by the database (`created_ms`, `updated_ms`).
+MODEL_COLUMNS = ("id", "full_name", "description", "created_by__username", "owner_user__username",
+                 "owner_group__name")
 VERSION_COLUMNS = ("id", "model_id", "version", "status", "status_message", "description", "source", "run_id",
-                   "run_link", "created_at", "updated_at", "created_by__username")
+                   "run_link", "created_by__username")
 _NEWEST = "newest__"
+
+
+def _columns(names, prefix=""):
+    """values() arguments: `names` and the two timestamps in epoch ms, each under `prefix`."""
+    times = {f"{prefix}{t}_ms": EpochMs(f"{prefix}{t}_at") for t in ("created", "updated")}
+    return [prefix + c for c in names], times
+
+
+def _row_columns(names):
+    return (*names, "created_ms", "updated_ms")
+
+
+def _values(queryset, names, prefix="", **more):
+    columns, times = _columns(names, prefix)
+    return queryset.values(*columns, **times, **more)
 
 
 def _with_newest(models):
@@ -245,28 +261,30 @@ def _with_newest(models):
     one model (found by name); a page of models: `_newest_of`."""
     highest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
     newest = FilteredRelation("versions", condition=Q(versions__version=Subquery(highest)))
-    return models.annotate(newest=newest).values(*MODEL_COLUMNS, *(_NEWEST + c for c in VERSION_COLUMNS))
+    model_columns, model_times = _columns(MODEL_COLUMNS)
+    version_columns, version_times = _columns(VERSION_COLUMNS, _NEWEST)
+    return models.annotate(newest=newest).values(*model_columns, *version_columns, **model_times, **version_times)
 
 
 def _model_row(row):
     """A row of `_with_newest` → the model's row with `latest` (its newest version's row or None)."""
-    model = {c: row[c] for c in MODEL_COLUMNS}
+    model = {c: row[c] for c in _row_columns(MODEL_COLUMNS)}
     latest = None
     if row[_NEWEST + "id"] is not None:
-        latest = {c: row[_NEWEST + c] for c in VERSION_COLUMNS}
+        latest = {c: row[_NEWEST + c] for c in _row_columns(VERSION_COLUMNS)}
         latest["name"] = model["full_name"]
     model["latest"] = latest
     return model
 
 
 def _mlflow_versions(versions):
-    return versions.values(*VERSION_COLUMNS, name=F("model__full_name"))
+    return _values(versions, VERSION_COLUMNS, name=F("model__full_name"))
 
 
 def registry_models(user):
     """Models the MLflow API lists (visible, not prompts), as `MODEL_COLUMNS` rows for `search`;
     `registry_model_rows` completes a page of them."""
-    return visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))).values(*MODEL_COLUMNS)
+    return _values(visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))), MODEL_COLUMNS)
 
 
 # The ids of a page as one text parameter ("4,8,15", `_id_list`), so a query's SQL is the same
@@ -294,8 +312,8 @@ def _newest_of(models):
     def build(ids):
         newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("pk")[:1]
         page = RegisteredModel.objects.filter(pk__in=RawSQL(_ID_LIST[connection.vendor], [ids]))
-        return ModelVersion.objects.filter(pk__in=page.annotate(newest=Subquery(newest)).values("newest")).values(
-            *VERSION_COLUMNS)
+        return _values(ModelVersion.objects.filter(pk__in=page.annotate(newest=Subquery(newest)).values("newest")),
+                       VERSION_COLUMNS)
 
     rows = compiled_rows(("mlflow-newest-of",), build, ids=_id_list(m["id"] for m in models))
     return {v["model_id"]: v for v in rows}
@@ -341,33 +359,28 @@ def registry_model_row(user, full_name, *, prompts=False):
 
 def _versions_named(user, name):
     """Versions of the model named `name` (lowercase), if `user` sees it and it is no prompt."""
-    return ModelVersion.objects.filter(q_visible(user, ModelVersion), model__full_name=name).exclude(
-        _is_prompt("model_id"))
+    return _versions_row_by_row(user).filter(model__full_name=name)
+
+
+def _versions_row_by_row(user):
+    """Versions of visible models that are not prompts, visibility tested row by row
+    (`q_visible`): cheaper than the visible ids (`visible`) when a filter leaves few rows."""
+    return ModelVersion.objects.filter(q_visible(user, ModelVersion)).exclude(_is_prompt("model_id"))
 
 
 def registry_version_search(user, *, filter_string, order, page_token, size):
     """`model-versions/search` as rows with tags and aliases: (rows, next page token or None).
 
-    The stock client's usual call — `name = '<model>'`, default order, first page of at most
-    10,000 — runs SQL compiled once (the versions of one model, found by name: one index step),
-    cut to `size` here; any other search goes through the grammar (`search.search`)."""
+    The stock client's usual call is `name = '<model>'`: the versions of one model, whose
+    visibility is cheaper to test row by row than to look up among all visible ids."""
     from . import search
 
     clauses = search.parse_filter(filter_string)
-    only = clauses[0] if len(clauses) == 1 else None
-    if (
-        only is not None and (only.kind, only.key, only.op) == ("attribute", "name", "=")
-        and isinstance(only.value, str) and not order and not page_token
-        and size <= search.VERSION_MAX_RESULTS_DEFAULT
-    ):
-        limit = search.VERSION_MAX_RESULTS_DEFAULT + 1
-        rows = compiled_for(user, ("mlflow-versions-named",), lambda user, name: _mlflow_versions(
-            _versions_named(user, name)).order_by(*search.VERSION_GRAMMAR.default_order)[:limit],
-            name=only.value.lower())
-        rows, token = rows[:size], (search.encode_token(size) if len(rows) > size else None)
-    else:
-        rows, token = search.search(registry_versions(user), search.VERSION_GRAMMAR, filter_string=filter_string,
-                                    order=order, page_token=page_token, size=size)
+    by_name = [(c.kind, c.key, c.op) for c in clauses] == [("attribute", "name", "=")]
+    key, base = ("mlflow-versions-named", lambda u: _mlflow_versions(_versions_row_by_row(u))) if by_name else (
+        "mlflow-versions", registry_versions)
+    rows, token = search.compiled_search((key,), base, search.VERSION_GRAMMAR, user=user, filter_string=filter_string,
+                                         order=order, page_token=page_token, size=size)
     registry_details(versions=rows)
     return rows, token
 

@@ -85,3 +85,19 @@ def test_compiled_reads_fit_in_psycopgs_statement_cache(world):
     for entry in compiled:
         assert len(entry.sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, entry.sql[:200]
         assert len(entry.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, entry.sql[:200]
+
+
+def test_epoch_ms_is_the_timestamp_truncated_to_the_millisecond(world):
+    """MLflow's timestamps come from the database (`db.EpochMs`): whole milliseconds, truncated
+    — also for microseconds past the half millisecond, and for none at all."""
+    import datetime
+
+    for micro in (0, 1_000, 123_999, 999_500):
+        when = datetime.datetime(2026, 3, 4, 5, 6, 7, micro, tzinfo=datetime.timezone.utc)
+        RegisteredModel.objects.filter(pk=world.iris.pk).update(created_at=when)
+        row = RegisteredModel.objects.filter(pk=world.iris.pk).values(
+            created=db.EpochMs("created_at"), updated=db.EpochMs("created_at")).get()
+        expected = (when - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(
+            milliseconds=1)
+        assert row == {"created": expected, "updated": expected}, micro
+        assert selectors.registry_model_row(world.alice, IRIS)["created_ms"] == expected

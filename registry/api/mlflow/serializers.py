@@ -1,5 +1,6 @@
 """MLflow's JSON shapes (the protobuf JSON the stock client parses): versions as strings,
-timestamps in epoch milliseconds, `current_stage: "None"` (Unity Catalog has no stages)."""
+timestamps in epoch milliseconds (the registry rows carry them so: `db.EpochMs`),
+`current_stage: "None"` (Unity Catalog has no stages)."""
 
 import re
 
@@ -8,8 +9,6 @@ from registry import tracking
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})/?$")
 
 
-def ms(dt):
-    return int(dt.timestamp() * 1000) if dt else None
 
 
 def _username(user):
@@ -26,8 +25,8 @@ def version_out(version):
     out = {
         "name": version["name"],
         "version": str(version["version"]),
-        "creation_timestamp": ms(version["created_at"]),
-        "last_updated_timestamp": ms(version["updated_at"]),
+        "creation_timestamp": version["created_ms"],
+        "last_updated_timestamp": version["updated_ms"],
         "user_id": version["created_by__username"] or "",
         "current_stage": "None",
         "description": version["description"],
@@ -51,8 +50,8 @@ def model_out(model):
     `latest` (or None), `tags` and `aliases`."""
     return {
         "name": model["full_name"],
-        "creation_timestamp": ms(model["created_at"]),
-        "last_updated_timestamp": ms(model["updated_at"]),
+        "creation_timestamp": model["created_ms"],
+        "last_updated_timestamp": model["updated_ms"],
         "user_id": model["created_by__username"] or model["owner_user__username"] or model["owner_group__name"] or "",
         "description": model["description"],
         "latest_versions": [version_out(model["latest"])] if model["latest"] is not None else [],

@@ -89,9 +89,10 @@ class SearchModels(MlflowView):
         size = search.max_results(
             self.raw("max_results"), search.MODEL_MAX_RESULTS_DEFAULT, search.MODEL_MAX_RESULTS_LIMIT
         )
-        rows, token = search.search(
-            selectors.registry_models(request.user), search.MODEL_GRAMMAR, filter_string=self.raw("filter"),
-            order=self.get_list("order_by"), page_token=self.raw("page_token"), size=size,
+        rows, token = search.compiled_search(
+            ("mlflow-models",), selectors.registry_models, search.MODEL_GRAMMAR, user=request.user,
+            filter_string=self.raw("filter"), order=self.get_list("order_by"), page_token=self.raw("page_token"),
+            size=size,
         )
         body = {"registered_models": [s.model_out(m) for m in selectors.registry_model_rows(rows)]}
         if token:
