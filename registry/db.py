@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import BigIntegerField, Func
+from django.db.models import Aggregate, BigIntegerField, Func, TextField
 
 _cursor_class = None
 
@@ -278,3 +278,18 @@ class EpochMs(Func):
         seconds = f"CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER)"
         return f"({seconds} * 1000 + CAST(substr({sql} || '.000', 21, 3) AS INTEGER))", []
 
+
+
+class JSONList(Aggregate):
+    """A group's values as one JSON array, as text (parse it with orjson): a row's tags and
+    aliases come back in its own query (a subquery column), not in one more round trip."""
+
+    function = "JSON_AGG"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = self.as_sql(compiler, connection, **extra)
+        return f"{sql}::text", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra)

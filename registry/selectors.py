@@ -2,13 +2,14 @@
 may not see (so names do not leak) and return the object annotated with the user's
 capabilities (`permissions.capabilities(user, obj)` then costs no query)."""
 
+import orjson
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Prefetch, Q, Subquery, Value
-from django.db.models.functions import Lower
+from django.db.models.functions import JSONArray, Lower
 
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import EpochMs, compiled_rows
+from .db import EpochMs, JSONList, compiled_rows
 from .permissions import compiled_for, q_visible, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
@@ -227,32 +228,57 @@ def _is_prompt(model_ref):
 
 
 # The MLflow API serialises rows, dicts of the columns its JSON shows (`MODEL_COLUMNS`,
-# `VERSION_COLUMNS`), not model instances: a model with its newest version and their creators
-# comes back as one row of one query. The single-object reads (get a model, a version, a version
-# by alias) run SQL compiled once (`db.compiled_rows`): Django took longer to assemble their
-# permission filter than PostgreSQL takes to run it. A read that finds no row falls back to the
-# instance getters, which raise the precise error (no such model, version or alias).
-# Timestamps come as epoch milliseconds computed by the database (`created_ms`, `updated_ms`).
+# `VERSION_COLUMNS`), not model instances: a model with its newest version, their creators, tags
+# and aliases comes back as one row of one query. Timestamps come as epoch milliseconds computed
+# by the database (`created_ms`, `updated_ms`); tags and aliases as JSON arrays (`db.JSONList`,
+# one subquery column each). The single-object reads (get a model, a version, a version by alias)
+# run SQL compiled once (`db.compiled_rows`): Django took longer to assemble their permission
+# filter than PostgreSQL takes to run it. A read that finds no row falls back to the instance
+# getters, which raise the precise error (no such model, version or alias).
 MODEL_COLUMNS = ("id", "full_name", "description", "created_by__username", "owner_user__username",
                  "owner_group__name")
 VERSION_COLUMNS = ("id", "model_id", "version", "status", "status_message", "description", "source", "run_id",
                    "run_link", "created_by__username")
 _NEWEST = "newest__"
+_DETAILS = {  # what each kind of row lists: name → (table, owner field, columns of each entry)
+    RegisteredModel: {"tags": (ModelTag, "model", ("key", "value")),
+                      "aliases": (Alias, "model", ("name", "version__version"))},
+    ModelVersion: {"tags": (VersionTag, "version", ("key", "value")), "aliases": (Alias, "version", ("name",))},
+}
 
 
-def _columns(names, prefix=""):
-    """values() arguments: `names` and the two timestamps in epoch ms, each under `prefix`."""
-    times = {f"{prefix}{t}_ms": EpochMs(f"{prefix}{t}_at") for t in ("created", "updated")}
-    return [prefix + c for c in names], times
+def _json_list(table, owner, columns, ref):
+    """The `columns` of `table`'s rows owned by the outer row `ref`, as one JSON array (NULL
+    when there are none)."""
+    return Subquery(table.objects.filter(**{owner: OuterRef(ref)}).order_by().values(owner).annotate(
+        entries=JSONList(JSONArray(*columns))).values("entries"))
 
 
-def _row_columns(names):
-    return (*names, "created_ms", "updated_ms")
+def _columns(cls, names, prefix=""):
+    """values() arguments for rows of `cls`: `names`, the two timestamps in epoch ms and the
+    JSON lists of `_DETAILS`, each under `prefix`."""
+    more = {f"{prefix}{t}_ms": EpochMs(f"{prefix}{t}_at") for t in ("created", "updated")}
+    for name, (table, owner, columns) in _DETAILS[cls].items():
+        more[f"{prefix}{name}_json"] = _json_list(table, owner, columns, prefix + "id")
+    return [prefix + c for c in names], more
 
 
 def _values(queryset, names, prefix="", **more):
-    columns, times = _columns(names, prefix)
-    return queryset.values(*columns, **times, **more)
+    columns, computed = _columns(queryset.model, names, prefix)
+    return queryset.values(*columns, **computed, **more)
+
+
+def _finish(row, cls):
+    """A row of `_columns` → its `tags` [(key, value)] and `aliases` (versions: [alias]; models:
+    [(alias, version number)]), sorted as MLflow shows them, in place of the JSON lists."""
+    for name in _DETAILS[cls]:
+        entries = orjson.loads(row.pop(f"{name}_json") or "[]")
+        row[name] = sorted(e[0] for e in entries) if len(_DETAILS[cls][name][2]) == 1 else sorted(map(tuple, entries))
+    return row
+
+
+def _row_columns(cls, names):
+    return (*names, "created_ms", "updated_ms", *(f"{name}_json" for name in _DETAILS[cls]))
 
 
 def _with_newest(models):
@@ -261,17 +287,17 @@ def _with_newest(models):
     one model (found by name); a page of models: `_newest_of`."""
     highest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
     newest = FilteredRelation("versions", condition=Q(versions__version=Subquery(highest)))
-    model_columns, model_times = _columns(MODEL_COLUMNS)
-    version_columns, version_times = _columns(VERSION_COLUMNS, _NEWEST)
-    return models.annotate(newest=newest).values(*model_columns, *version_columns, **model_times, **version_times)
+    model_columns, model_more = _columns(RegisteredModel, MODEL_COLUMNS)
+    version_columns, version_more = _columns(ModelVersion, VERSION_COLUMNS, _NEWEST)
+    return models.annotate(newest=newest).values(*model_columns, *version_columns, **model_more, **version_more)
 
 
 def _model_row(row):
     """A row of `_with_newest` → the model's row with `latest` (its newest version's row or None)."""
-    model = {c: row[c] for c in _row_columns(MODEL_COLUMNS)}
+    model = _finish({c: row[c] for c in _row_columns(RegisteredModel, MODEL_COLUMNS)}, RegisteredModel)
     latest = None
     if row[_NEWEST + "id"] is not None:
-        latest = {c: row[_NEWEST + c] for c in _row_columns(VERSION_COLUMNS)}
+        latest = _finish({c: row[_NEWEST + c] for c in _row_columns(ModelVersion, VERSION_COLUMNS)}, ModelVersion)
         latest["name"] = model["full_name"]
     model["latest"] = latest
     return model
@@ -316,28 +342,31 @@ def _newest_of(models):
                        VERSION_COLUMNS)
 
     rows = compiled_rows(("mlflow-newest-of",), build, ids=_id_list(m["id"] for m in models))
-    return {v["model_id"]: v for v in rows}
+    return {v["model_id"]: _finish(v, ModelVersion) for v in rows}
 
 
 def registry_model_rows(rows):
     """A page of `registry_models` rows (or of `_with_newest` rows) → model rows with their
     newest version as `latest`, tags and aliases."""
     if rows and _NEWEST + "id" in rows[0]:
-        models = [_model_row(row) for row in rows]
-    else:
-        newest = _newest_of(rows)
-        models = [dict(row) for row in rows]
-        for m in models:
-            m["latest"] = newest.get(m["id"])
-            if m["latest"] is not None:
-                m["latest"]["name"] = m["full_name"]
-    registry_details(models, [m["latest"] for m in models if m["latest"]])
+        return [_model_row(row) for row in rows]
+    newest = _newest_of(rows)
+    models = [_finish(dict(row), RegisteredModel) for row in rows]
+    for m in models:
+        m["latest"] = newest.get(m["id"])
+        if m["latest"] is not None:
+            m["latest"]["name"] = m["full_name"]
     return models
+
+
+def registry_version_rows(rows):
+    """Rows of `registry_versions` (or of any `_mlflow_versions`) with their tags and aliases."""
+    return [_finish(row, ModelVersion) for row in rows]
 
 
 def registry_versions(user):
     """Versions the MLflow API lists (of visible models that are not prompts), as rows; tags and
-    aliases: `registry_details`."""
+    aliases: `registry_version_rows`."""
     return _mlflow_versions(visible(user, ModelVersion.objects.exclude(_is_prompt("model_id"))))
 
 
@@ -381,8 +410,7 @@ def registry_version_search(user, *, filter_string, order, page_token, size):
         "mlflow-versions", registry_versions)
     rows, token = search.compiled_search((key,), base, search.VERSION_GRAMMAR, user=user, filter_string=filter_string,
                                          order=order, page_token=page_token, size=size)
-    registry_details(versions=rows)
-    return rows, token
+    return registry_version_rows(rows), token
 
 
 def registry_version_row(user, full_name, *, version=None, alias=None):
@@ -406,8 +434,7 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
         else:
             model_version_by_alias(model, alias)
         raise NotFound(f"Model Version (name={full_name}, version={version}) not found")
-    registry_details(versions=rows)
-    return rows[0]
+    return registry_version_rows(rows)[0]
 
 
 def registry_model_get(user, full_name):
@@ -417,47 +444,3 @@ def registry_model_get(user, full_name):
     if model.is_prompt:
         raise NotFound(f"Registered Model with name={full_name} not found")
     return model
-
-
-def registry_details(models=(), versions=()):
-    """Tags and aliases of model and version rows (`MODEL_COLUMNS`, `VERSION_COLUMNS`) in one
-    query (UNION ALL of the three tables) instead of one per relation and level. Adds, sorted as
-    MLflow shows them: `tags` [(key, value)] and `aliases` [(alias, version number)] to models,
-    `tags` [(key, value)] and `aliases` [alias] to versions."""
-    from django.db import connection
-
-    models, versions = list(models), list(versions)
-    qn = connection.ops.quote_name
-    tag_m, tag_v = qn(ModelTag._meta.db_table), qn(VersionTag._meta.db_table)
-    alias, version = qn(Alias._meta.db_table), qn(ModelVersion._meta.db_table)
-    parts, params = [], []
-
-    def part(sql, ids):
-        # The ids as one parameter (`_id_list`), so the statement is the same for every page:
-        # psycopg caches and prepares it (a list of 400 placeholders it parsed every time).
-        parts.append(sql.format(marks=_ID_LIST[connection.vendor]))
-        params.append(_id_list(ids))
-
-    model_ids, version_ids = [m["id"] for m in models], [v["id"] for v in versions]
-    if model_ids:
-        part(f"SELECT 0, model_id, {qn('key')}, {qn('value')}, NULL FROM {tag_m} WHERE model_id IN ({{marks}})",
-             model_ids)
-        part(f"SELECT 1, a.model_id, a.name, NULL, v.version FROM {alias} a JOIN {version} v ON v.id = a.version_id "
-             f"WHERE a.model_id IN ({{marks}})", model_ids)
-    if version_ids:
-        part(f"SELECT 2, version_id, {qn('key')}, {qn('value')}, NULL FROM {tag_v} WHERE version_id IN ({{marks}})",
-             version_ids)
-        part(f"SELECT 3, version_id, name, NULL, NULL FROM {alias} WHERE version_id IN ({{marks}})", version_ids)
-    found = {}
-    if parts:
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            for kind, owner, name, value, number in cursor.fetchall():
-                found.setdefault((kind, owner), []).append((name, value) if kind in (0, 2) else (name, number))
-    for m in models:
-        m["tags"] = sorted(found.get((0, m["id"]), []))
-        m["aliases"] = sorted(found.get((1, m["id"]), []))
-    for v in versions:
-        v["tags"] = sorted(found.get((2, v["id"]), []))
-        v["aliases"] = sorted(name for name, _ in found.get((3, v["id"]), []))
-    return models, versions

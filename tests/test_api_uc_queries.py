@@ -70,3 +70,38 @@ def test_listing_versions_costs_the_same_for_2_or_30_versions(uc, world):
     # 1 token + user · 2 the model with eve's capabilities on it · 3 versions · 4 their aliases ·
     # 5 their tags
     assert many == few == 5
+
+
+def test_mlflow_reads_cost_the_same_for_1_or_30_models(world):
+    """The MLflow API's reads: one query for the token and user, then a model or version with
+    its newest version, creators, tags and aliases in one query; a search page in two (the
+    page, then the newest versions of its models), however many rows, tags and aliases."""
+    from .mlflow_support import as_user
+
+    api = as_user("alice")
+    api.get("registered-models/search")  # the token row exists from here on
+    name = "prod.ml_team.iris"
+    reads = {
+        "registered-models/get": ({"name": name}, 2),
+        "registered-models/alias": ({"name": name, "alias": "champion"}, 2),
+        "model-versions/get": ({"name": name, "version": "1"}, 2),
+        "model-versions/search": ({"filter": f"name = '{name}'"}, 2),
+        "registered-models/search": ({"max_results": 100}, 3),
+        "registered-models/get-latest-versions": ({"name": name}, 2),
+    }
+
+    def counts():
+        out = {}
+        for path, (params, _) in reads.items():
+            with CaptureQueriesContext(connection) as ctx:
+                response = api.get(path, params)
+            assert response.status_code == 200, (path, response.content)
+            out[path] = len(ctx.captured_queries)
+        return out
+
+    few = counts()
+    _grow_models(world, 30)
+    for i in range(5):
+        services.model_tag_set(actor=world.alice, model=world.iris, key=f"k{i}", value="v")
+        services.version_tag_set(actor=world.alice, version=world.v1, key=f"k{i}", value="v")
+    assert counts() == few == {path: n for path, (_, n) in reads.items()}

@@ -21,7 +21,7 @@ def _tags(rows):
 
 def version_out(version):
     """A version row (`selectors.VERSION_COLUMNS` with its model's `name`, and the `tags` and
-    `aliases` of `selectors.registry_details`)."""
+    `aliases` of `selectors.registry_version_rows`)."""
     out = {
         "name": version["name"],
         "version": str(version["version"]),
