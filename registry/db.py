@@ -152,8 +152,9 @@ class _Compiled:
             raise AssertionError(f"compiled {key}: a value was written into the SQL text")
         if queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise AssertionError(f"compiled {key}: prefetches and known related objects are not kept")
-        self.sql, self.params, self.sliced = sql, tuple(params), query.is_sliced
-        self.paged_sql = f"{sql} LIMIT %s OFFSET %s"  # one str object: psycopg's cache hashes it once
+        self.sql, self.params = sql, tuple(params)
+        # With an OFFSET parameter (`compiled_rows(offset=…)`): for a LIMIT-only slice.
+        self.offset_sql = f"{sql} OFFSET %s" if query.high_mark is not None and not query.low_mark else None
         # How iterating the queryset would convert the columns (SQLite returns datetimes as
         # text), and name them (values()) or build instances from them (Django's ModelIterable).
         self.converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
@@ -176,16 +177,17 @@ class _Compiled:
             params[i] = value if function is None else function(value)
         return params
 
-    def fetch(self, using, values, page=None):
+    def fetch(self, using, values, offset=None):
         connection = connections[using]
         sql, params = self.sql, self.params_for(values)
-        if page is not None:
-            # The page's bounds as parameters (Django writes a slice's numbers into the SQL),
-            # so every page of a search is one statement.
-            if self.sliced:
-                raise AssertionError("compiled: a sliced queryset cannot be paged")
-            offset, limit = page
-            sql, params = self.paged_sql, [*params, int(limit), int(offset)]
+        if offset is not None:
+            # The offset as a parameter, so every page of a search is one statement. The LIMIT
+            # stays in the SQL (the key names the size): planned for an unknown LIMIT,
+            # PostgreSQL walked all 100,000 versions down the updated_at index to find one
+            # model's four.
+            if self.offset_sql is None:
+                raise AssertionError("compiled: an offset needs a queryset sliced [:limit]")
+            sql, params = self.offset_sql, [*params, int(offset)]
         # Prepared on PostgreSQL in writes too (`reused_plans`): SQL compiled once is the same
         # statement every time by construction.
         with reused_plans(using), connection.cursor() as cursor:
@@ -228,15 +230,15 @@ def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     return entry.sql, entry.params_for(values)
 
 
-def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, page=None, transforms=(), **values):
+def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transforms=(), **values):
     """The rows of the `values()` queryset `build(**values)` as dicts, as the queryset would give
     them, its SQL compiled once (`compiled`).
 
-    `page` (offset, limit): only those rows of the (unsliced) queryset, the bounds passed as
-    parameters. `transforms`: functions a text value may reach the SQL through (`str.lower`: the
+    `offset`: skip that many rows of the queryset (sliced `[:limit]`), as a parameter.
+    `transforms`: functions a text value may reach the SQL through (`str.lower`: the
     parameter is the lowered value); the key must name everything else that shapes the SQL."""
     entry = _compile(key, build, using, values, transforms)
-    return [dict(zip(entry.columns, row)) for row in entry.fetch(using, values, page)]
+    return [dict(zip(entry.columns, row)) for row in entry.fetch(using, values, offset)]
 
 
 def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):

@@ -438,8 +438,8 @@ def search(queryset, grammar, *, filter_string="", order=None, page_token=None, 
 # --- Searches compiled once per shape ---------------------------------------------------------
 # Django took longer to assemble a search's permission-filtered SQL than PostgreSQL took to run
 # it. A search's SQL depends only on its shape — which keys, operators and kinds of value its
-# clauses have, and its order — so `compiled_search` builds it once per shape with stand-ins for
-# the values (`db.compiled_rows`) and passes the values, and the page's bounds, as parameters.
+# clauses have, its order and page size — so `compiled_search` builds it once per shape with
+# stand-ins for the values (`db.compiled_rows`) and passes the values and the offset as parameters.
 _VALUE_FORMS = (str.lower, like_regex)  # what `_string_q` makes of a text before it reaches the SQL
 
 
@@ -487,9 +487,9 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
     def build(user, **given):
         chosen = [Clause(c.kind, c.key, c.op, [given[n] for n in names] if isinstance(c.value, list) else given[names[0]])
                   for c, names in named]
-        return base(user).filter(clauses_q(grammar, chosen)).order_by(*fields)
+        return base(user).filter(clauses_q(grammar, chosen)).order_by(*fields)[: size + 1]
 
-    rows = compiled_for(user, ("search", *key, shape, tuple(fields)), build, page=(offset, size + 1),
+    rows = compiled_for(user, ("search", *key, shape, tuple(fields), size), build, offset=offset,
                         transforms=_VALUE_FORMS, **values)
     if len(rows) > size:
         return rows[:size], encode_token(offset + size)
