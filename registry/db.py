@@ -4,8 +4,9 @@ Our permission filters are EXISTS subqueries over three levels of grants and own
 run (well under a millisecond) but ~5–15 ms for PostgreSQL to plan, on every request, because
 Django binds parameters on the client, so every query is new to the server. Inside
 `reused_plans()`, queries are bound server-side and prepared: psycopg keeps the prepared
-statement per connection, PostgreSQL switches to one generic plan after five runs, and later
-runs skip planning. Only the queries run inside the block are prepared; Django's cursor wrapper
+statement per connection after five runs, and PostgreSQL runs its generic plan from then on
+(settings.py sets `plan_cache_mode`: left to itself, it kept planning a custom plan on every run
+of some searches), so later runs skip planning. Only the queries run inside the block are prepared; Django's cursor wrapper
 still counts, logs and maps errors. On SQLite, or with DB_PREPARED_STATEMENTS=false (settings.py:
 poolers in transaction mode), the block changes nothing.
 """
