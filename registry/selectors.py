@@ -269,12 +269,20 @@ def _values(queryset, names, prefix="", **more):
 
 
 def _finish(row, cls):
-    """A row of `_columns` → its `tags` [(key, value)] and `aliases` (versions: [alias]; models:
-    [(alias, version number)]), sorted as MLflow shows them, in place of the JSON lists."""
-    for name in _DETAILS[cls]:
-        entries = orjson.loads(row.pop(f"{name}_json") or "[]")
-        row[name] = sorted(e[0] for e in entries) if len(_DETAILS[cls][name][2]) == 1 else sorted(map(tuple, entries))
+    """A row of `_columns` → its `tags` [[key, value]] and `aliases` (versions: [alias]; models:
+    [[alias, version number]]), sorted as MLflow shows them, in place of the JSON lists."""
+    for name, single in _LISTS[cls]:
+        raw = row.pop(name + "_json")
+        entries = orjson.loads(raw) if raw is not None else []
+        if single:
+            entries = [e[0] for e in entries]
+        if len(entries) > 1:
+            entries.sort()
+        row[name] = entries
     return row
+
+
+_LISTS = {cls: [(name, len(columns) == 1) for name, (_, _, columns) in lists.items()] for cls, lists in _DETAILS.items()}
 
 
 def _row_columns(cls, names):
@@ -339,7 +347,7 @@ def _newest_of(models):
         newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("pk")[:1]
         page = RegisteredModel.objects.filter(pk__in=RawSQL(_ID_LIST[connection.vendor], [ids]))
         return _values(ModelVersion.objects.filter(pk__in=page.annotate(newest=Subquery(newest)).values("newest")),
-                       VERSION_COLUMNS)
+                       VERSION_COLUMNS).order_by()  # matched to models by id: no sort needed
 
     rows = compiled_rows(("mlflow-newest-of",), build, ids=_id_list(m["id"] for m in models))
     return {v["model_id"]: _finish(v, ModelVersion) for v in rows}
