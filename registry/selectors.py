@@ -3,8 +3,8 @@ may not see (so names do not leak) and return the object annotated with the user
 capabilities (`permissions.capabilities(user, obj)` then costs no query)."""
 
 import orjson
-from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Prefetch, Q, Subquery, Value
-from django.db.models.functions import JSONArray, Lower
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, TextField, Value
+from django.db.models.functions import Cast, JSONArray, JSONObject, Lower
 
 from . import names
 from .errors import NotFound
@@ -239,7 +239,6 @@ MODEL_COLUMNS = ("id", "full_name", "description", "created_by__username", "owne
                  "owner_group__name")
 VERSION_COLUMNS = ("id", "model_id", "version", "status", "status_message", "description", "source", "run_id",
                    "run_link", "created_by__username")
-_NEWEST = "newest__"
 _DETAILS = {  # what each kind of row lists: name → (table, owner field, columns of each entry)
     RegisteredModel: {"tags": (ModelTag, "model", ("key", "value")),
                       "aliases": (Alias, "model", ("name", "version__version"))},
@@ -256,11 +255,23 @@ def _json_list(table, owner, columns, ref):
 
 def _columns(cls, names, prefix=""):
     """values() arguments for rows of `cls`: `names`, the two timestamps in epoch ms and the
-    JSON lists of `_DETAILS`, each under `prefix`."""
+    JSON lists of `_DETAILS`, each under `prefix`; for a model, its newest version too."""
     more = {f"{prefix}{t}_ms": EpochMs(f"{prefix}{t}_at") for t in ("created", "updated")}
     for name, (table, owner, columns) in _DETAILS[cls].items():
         more[f"{prefix}{name}_json"] = _json_list(table, owner, columns, prefix + "id")
+    if cls is RegisteredModel:
+        more[f"{prefix}latest_json"] = _latest_json()
     return [prefix + c for c in names], more
+
+
+def _latest_json():
+    """The model's newest version as one JSON object of a version row's columns (`_columns`),
+    NULL when it has none: one step back along the (model, version) index per model. (A join
+    on the newest version made PostgreSQL hash all 100,000 versions for a page of models.)"""
+    columns, more = _columns(ModelVersion, VERSION_COLUMNS)
+    fields = {c: F(c) for c in columns} | more
+    return Subquery(ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values(
+        latest=Cast(JSONObject(**fields), TextField()))[:1])
 
 
 def _values(queryset, names, prefix="", **more):
@@ -270,45 +281,27 @@ def _values(queryset, names, prefix="", **more):
 
 def _finish(row, cls):
     """A row of `_columns` → its `tags` [[key, value]] and `aliases` (versions: [alias]; models:
-    [[alias, version number]]), sorted as MLflow shows them, in place of the JSON lists."""
+    [[alias, version number]]), sorted as MLflow shows them, in place of the JSON lists; a
+    model's newest version (`latest`, None without versions) finished likewise."""
     for name, single in _LISTS[cls]:
         raw = row.pop(name + "_json")
-        entries = orjson.loads(raw) if raw is not None else []
+        # Text, or already a list where SQLite nested it in the newest version's JSON object.
+        entries = (orjson.loads(raw) if isinstance(raw, str) else raw) or []
         if single:
             entries = [e[0] for e in entries]
         if len(entries) > 1:
             entries.sort()
         row[name] = entries
+    if cls is RegisteredModel:
+        latest = row.pop("latest_json")
+        if latest is not None:
+            latest = _finish(orjson.loads(latest), ModelVersion)
+            latest["name"] = row["full_name"]
+        row["latest"] = latest
     return row
 
 
 _LISTS = {cls: [(name, len(columns) == 1) for name, (_, _, columns) in lists.items()] for cls, lists in _DETAILS.items()}
-
-
-def _row_columns(cls, names):
-    return (*names, "created_ms", "updated_ms", *(f"{name}_json" for name in _DETAILS[cls]))
-
-
-def _with_newest(models):
-    """`MODEL_COLUMNS` of `models`, and `newest__<VERSION_COLUMNS>` of each one's newest version
-    (None when it has none): a LEFT JOIN on the version holding the model's highest number. For
-    one model (found by name); a page of models: `_newest_of`."""
-    highest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
-    newest = FilteredRelation("versions", condition=Q(versions__version=Subquery(highest)))
-    model_columns, model_more = _columns(RegisteredModel, MODEL_COLUMNS)
-    version_columns, version_more = _columns(ModelVersion, VERSION_COLUMNS, _NEWEST)
-    return models.annotate(newest=newest).values(*model_columns, *version_columns, **model_more, **version_more)
-
-
-def _model_row(row):
-    """A row of `_with_newest` → the model's row with `latest` (its newest version's row or None)."""
-    model = _finish({c: row[c] for c in _row_columns(RegisteredModel, MODEL_COLUMNS)}, RegisteredModel)
-    latest = None
-    if row[_NEWEST + "id"] is not None:
-        latest = _finish({c: row[_NEWEST + c] for c in _row_columns(ModelVersion, VERSION_COLUMNS)}, ModelVersion)
-        latest["name"] = model["full_name"]
-    model["latest"] = latest
-    return model
 
 
 def _mlflow_versions(versions):
@@ -321,50 +314,10 @@ def registry_models(user):
     return _values(visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))), MODEL_COLUMNS)
 
 
-# The ids of a page as one text parameter ("4,8,15", `_id_list`), so a query's SQL is the same
-# for every page (compiled once, prepared, cached by psycopg).
-_ID_LIST = {
-    "postgresql": "SELECT unnest(string_to_array(%s, ',')::bigint[])",
-    "sqlite": "SELECT value FROM json_each('[' || %s || ']')",
-}
-
-
-def _id_list(ids):
-    return ",".join(str(int(i)) for i in ids)
-
-
-def _newest_of(models):
-    """{model id: its newest version's row} for a page of model rows: the newest id of each
-    model (one backward index step per model), then those versions by id. Not a join on every
-    model's versions: PostgreSQL hashed all 100,000 versions for that."""
-    from django.db import connection
-    from django.db.models.expressions import RawSQL
-
-    if not models:
-        return {}
-
-    def build(ids):
-        newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("pk")[:1]
-        page = RegisteredModel.objects.filter(pk__in=RawSQL(_ID_LIST[connection.vendor], [ids]))
-        return _values(ModelVersion.objects.filter(pk__in=page.annotate(newest=Subquery(newest)).values("newest")),
-                       VERSION_COLUMNS).order_by()  # matched to models by id: no sort needed
-
-    rows = compiled_rows(("mlflow-newest-of",), build, ids=_id_list(m["id"] for m in models))
-    return {v["model_id"]: _finish(v, ModelVersion) for v in rows}
-
-
 def registry_model_rows(rows):
-    """A page of `registry_models` rows (or of `_with_newest` rows) → model rows with their
-    newest version as `latest`, tags and aliases."""
-    if rows and _NEWEST + "id" in rows[0]:
-        return [_model_row(row) for row in rows]
-    newest = _newest_of(rows)
-    models = [_finish(dict(row), RegisteredModel) for row in rows]
-    for m in models:
-        m["latest"] = newest.get(m["id"])
-        if m["latest"] is not None:
-            m["latest"]["name"] = m["full_name"]
-    return models
+    """Rows of `registry_models` (or of any model `_values`) with their newest version as
+    `latest`, tags and aliases."""
+    return [_finish(row, RegisteredModel) for row in rows]
 
 
 def registry_version_rows(rows):
@@ -384,7 +337,7 @@ def registry_model_row(user, full_name, *, prompts=False):
     unless `prompts`, when it is a prompt)."""
     def build(user, name):
         models = RegisteredModel.objects.filter(q_visible(user, RegisteredModel), full_name=name)
-        return _with_newest(models if prompts else models.exclude(_is_prompt("pk")))
+        return _values(models if prompts else models.exclude(_is_prompt("pk")), MODEL_COLUMNS)
 
     name = (full_name or "").lower()
     rows = compiled_for(user, ("mlflow-model", prompts), build, name=name)
