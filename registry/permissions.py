@@ -256,31 +256,42 @@ def _visible_ids_query(cls):
 
 
 def _visible_ids(user, cls):
-    rows = cls.objects.filter(_holding(user, cls, _OWN_VISIBILITY[cls]))
+    from django.db.models.expressions import RawSQL
+
+    sql, params = _holding_ids(user, cls, _OWN_VISIBILITY[cls])
+    rows = cls.objects.filter(pk__in=RawSQL(sql, params))
     if cls in _PARENT:
         field, parent = _PARENT[cls]
         rows = rows.filter(**{f"{field}__in": _visible_ids(user, parent)})
     return rows.order_by().values("pk")
 
 
-def _holding(user, cls, privilege):
-    """Rows of `cls` (a catalog, schema or model) on which `user` holds `privilege`, as a filter
-    on the row's own columns: owned by him or one of his groups, granted to either, or — one
-    subquery over the parent table — held on the parent. Every subquery is independent of the
-    row, so PostgreSQL runs each once and probes its hashed ids per row (EXISTS subqueries per
-    row, or a UNION of each way's ids joined through the tables, cost milliseconds for a user
-    who sees a thousand models)."""
+def _holding_ids(user, cls, privilege):
+    """(sql, params): the ids of the `cls` rows (catalogs, schemas or models) on which `user`
+    holds `privilege`, as a UNION of branches that each start from an index or a grant table:
+    rows owned by him, by one of his groups, granted to either, and — for schemas and models —
+    the rows of the parents that hold it (one branch over the parent's ids, recursively). So the
+    cost grows with what the user may see, not with the size of the tables, and a model is not
+    joined up to its catalog for each way a privilege is held above it (twelve joined branches
+    cost 2.6 ms for a user who sees 1,050 models)."""
+    from django.db.models.expressions import RawSQL
+
     codenames = [PRIVILEGE_CODENAMES[p] for p in (privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, []))]
     members = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
     user_table, group_table = GRANT_TABLES[OWN_LEVEL[cls]]
-    granted = user_table.objects.filter(user_id=user.pk, permission__codename__in=codenames)
-    granted_to_groups = group_table.objects.filter(group_id__in=members, permission__codename__in=codenames)
-    q = (Q(owner_user_id=user.pk) | Q(owner_group_id__in=members)
-         | Q(pk__in=granted.values("content_object_id")) | Q(pk__in=granted_to_groups.values("content_object_id")))
+    branches = [
+        cls.objects.filter(owner_user_id=user.pk).values("pk"),
+        cls.objects.filter(owner_group_id__in=members).values("pk"),
+        user_table.objects.filter(user_id=user.pk, permission__codename__in=codenames).values("content_object_id"),
+        group_table.objects.filter(group_id__in=members, permission__codename__in=codenames).values(
+            "content_object_id"),
+    ]
     if cls in _PARENT:
         field, parent = _PARENT[cls]
-        q |= Q(**{f"{field}__in": parent.objects.filter(_holding(user, parent, privilege)).values("pk")})
-    return q
+        held_above = RawSQL(*_holding_ids(user, parent, privilege))
+        branches.append(cls.objects.filter(**{f"{field}__in": held_above}).values("pk"))
+    parts = [qs.order_by().query.sql_with_params() for qs in branches]
+    return " UNION ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
 
 
 def filter_holding(user, queryset, *privileges):
