@@ -246,22 +246,22 @@ _DETAILS = {  # what each kind of row lists: name → (table, owner field, colum
 }
 
 
-def _json_list(table, owner, columns, ref):
-    """The `columns` of `table`'s rows owned by the outer row `ref`, as one JSON array (NULL
-    when there are none)."""
-    return Subquery(table.objects.filter(**{owner: OuterRef(ref)}).order_by().values(owner).annotate(
+def _json_list(table, owner, columns):
+    """The `columns` of `table`'s rows owned by the outer row, as one JSON array (NULL when
+    there are none)."""
+    return Subquery(table.objects.filter(**{owner: OuterRef("pk")}).order_by().values(owner).annotate(
         entries=JSONList(JSONArray(*columns))).values("entries"))
 
 
-def _columns(cls, names, prefix=""):
+def _columns(cls, names):
     """values() arguments for rows of `cls`: `names`, the two timestamps in epoch ms and the
-    JSON lists of `_DETAILS`, each under `prefix`; for a model, its newest version too."""
-    more = {f"{prefix}{t}_ms": EpochMs(f"{prefix}{t}_at") for t in ("created", "updated")}
+    JSON lists of `_DETAILS`; for a model, its newest version too."""
+    more = {f"{t}_ms": EpochMs(f"{t}_at") for t in ("created", "updated")}
     for name, (table, owner, columns) in _DETAILS[cls].items():
-        more[f"{prefix}{name}_json"] = _json_list(table, owner, columns, prefix + "id")
+        more[f"{name}_json"] = _json_list(table, owner, columns)
     if cls is RegisteredModel:
-        more[f"{prefix}latest_json"] = _latest_json()
-    return [prefix + c for c in names], more
+        more["latest_json"] = _latest_json()
+    return list(names), more
 
 
 def _latest_json():
@@ -274,8 +274,8 @@ def _latest_json():
         latest=Cast(JSONObject(**fields), TextField()))[:1])
 
 
-def _values(queryset, names, prefix="", **more):
-    columns, computed = _columns(queryset.model, names, prefix)
+def _values(queryset, names, **more):
+    columns, computed = _columns(queryset.model, names)
     return queryset.values(*columns, **computed, **more)
 
 
