@@ -348,8 +348,14 @@ def registry_model_row(user, full_name, *, prompts=False):
 
 
 def _versions_named(user, name):
-    """Versions of the model named `name` (lowercase), if `user` sees it and it is no prompt."""
-    return _versions_row_by_row(user).filter(model__full_name=name)
+    """Versions of the model named `name` (lowercase), if `user` sees it and it is no prompt.
+    The model's id comes first, as a subquery: joined on the name, PostgreSQL's generic plan
+    walked version number `n` of every model (the (model, version) index by its second column)."""
+    return _versions_row_by_row(user).filter(model_id=_model_id_named(name))
+
+
+def _model_id_named(name):
+    return Subquery(RegisteredModel.objects.filter(full_name=name).values("pk")[:1])
 
 
 def _versions_row_by_row(user):
@@ -384,9 +390,14 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
         rows = compiled_for(user, ("mlflow-version",), lambda user, name, number: _mlflow_versions(
             _versions_named(user, name).filter(version=number)), name=name, number=number)
     else:
+        # The version the alias points to, looked up from the model's id (one probe of the alias
+        # index by name and model): as an EXISTS on the version, PostgreSQL's generic plan
+        # started from every alias of that name (`champion` of every model).
         rows = compiled_for(user, ("mlflow-alias",), lambda user, name, alias: _mlflow_versions(
-            _versions_named(user, name).filter(Exists(
-                Alias.objects.annotate(lowered=Lower("name")).filter(version=OuterRef("pk"), lowered=Lower(Value(alias)))
+            _versions_named(user, name).filter(pk=Subquery(
+                Alias.objects.annotate(lowered=Lower("name")).filter(
+                    model_id=_model_id_named(name),
+                    lowered=Lower(Value(alias))).order_by().values("version_id")[:1]
             ))), name=name, alias=str(alias or ""))
     if not rows:
         model = registry_model_get(user, full_name)  # each raises the precise error

@@ -224,6 +224,21 @@ def test_a_group_owner_changes_the_groups_model(world):
     assert gina.post("registered-models/alias", {"name": "prod.ml_team.fraud", "alias": "Champion", "version": "1"}).status_code == 200
 
 
+def test_an_alias_or_a_number_finds_the_version_of_the_named_model(world):
+    """Every model has a version 1, and two models a `Champion`: each read answers from the
+    model it names, whatever its name's or the alias's case (the read looks the model up
+    first, registry.selectors.registry_version_row)."""
+    assert as_user("gina").post("registered-models/alias", {"name": "prod.ml_team.fraud", "alias": "CHAMPION",
+                                                             "version": "1"}).status_code == 200
+    admin = as_user("admin")
+    for name, alias, expected in [(IRIS, "champion", (IRIS, "2")), ("Prod.ML_team.Fraud", "Champion", ("prod.ml_team.fraud", "1"))]:
+        version = admin.get("registered-models/alias", {"name": name, "alias": alias}).json()["model_version"]
+        assert (version["name"], version["version"]) == expected
+        assert admin.get("model-versions/get", {"name": name, "version": "1"}).json()["model_version"]["name"] == expected[0]
+    error(admin.get("registered-models/alias", {"name": "staging.ml_team.churn", "alias": "Champion"}), 400,
+          "INVALID_PARAMETER_VALUE")
+
+
 def test_apply_tag_lets_a_non_owner_tag(world):
     tom = as_user("tom")
     assert tom.post("registered-models/set-tag", {"name": IRIS, "key": "reviewed", "value": "yes"}).status_code == 200
