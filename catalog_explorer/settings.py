@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.middleware.ApiMiddleware",  # /api/ takes API_MIDDLEWARE instead of what follows
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,6 +91,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "registry.middleware.AuditContextMiddleware",
+    "registry.middleware.ReusedPlansMiddleware",
+]
+# What requests under /api/ go through (registry.middleware.ApiMiddleware).
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
     "registry.middleware.AuditContextMiddleware",
     "registry.middleware.ReusedPlansMiddleware",
 ]

@@ -112,6 +112,23 @@ def test_it_answers_400_to_a_foreign_host_header(uc):
     assert b"prod" not in response.content
 
 
+def test_api_answers_skip_the_pages_middleware_but_keep_their_safeguards(uc, client):
+    """/api/ goes through API_MIDDLEWARE (registry.middleware.ApiMiddleware): no session
+    cookie, no per-page CSP, but a policy that forbids rendering or framing the answer, the
+    security headers, and JSON whatever the Accept header asks for (as MLflow's server)."""
+    api = uc("admin").client
+    for accept in ("text/html", "application/xml", "*/*"):
+        response = api.get(BASE + "catalogs/prod", HTTP_ACCEPT=accept)
+        assert response.status_code == 200 and response["Content-Type"] == "application/json"
+        assert response.json()["name"] == "prod"
+        assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert response["X-Frame-Options"] == "DENY" and response["X-Content-Type-Options"] == "nosniff"
+        assert "Cookie" not in response.get("Vary", "") and not response.cookies
+    page = client.get("/accounts/login/")
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+    assert page.cookies["csrftoken"]
+
+
 def test_it_answers_a_json_404_for_unknown_endpoints(uc):
     for path in ("functions", "models/prod.ml_team.iris/versions/1/finalize/x", "catalogs/prod/schemas"):
         assert_error(uc("admin").get(path), 404, "NOT_FOUND", "endpoint")

@@ -8,6 +8,7 @@ their fields come from that body only, never from the query string.
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
 from registry.errors import InvalidInput
@@ -29,11 +30,21 @@ def _has_body(request):
         return True
 
 
+class JSONOnly(DefaultContentNegotiation):
+    """Every answer is JSON, whatever the client's Accept header says, as MLflow's server does
+    (DRF's default negotiation parsed the header on every call to pick the only renderer there
+    is, and answered 406 to an Accept without JSON). Request bodies: DRF's own choice."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ApiView(APIView):
     error_style = MLFLOW
     # Both are also the project defaults; explicit here for readers.
     parser_classes = [StrictJSONParser]
     renderer_classes = [SafeJSONRenderer]
+    content_negotiation_class = JSONOnly
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401) and throttling first
