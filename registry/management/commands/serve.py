@@ -54,6 +54,11 @@ class Command(BaseCommand):
                 "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "75",
             ],
         }
+        if os.path.isdir("/dev/shm"):
+            # Each worker touches a heartbeat file on every turn of its loop, so between every
+            # two requests; on a disk-backed /tmp that is an inode update each time. gunicorn's
+            # docs recommend shared memory for it.
+            commands["web"] += ["--worker-tmp-dir", "/dev/shm"]
         if _gunicorn_has("control_socket_disable"):
             # Newer gunicorn opens a control socket at one fixed path per user; two servers on
             # one machine (two checkouts, two ports) would fight over it. We do not use it.
