@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.test import APIClient
 
 from registry.models import Catalog
@@ -24,6 +25,22 @@ def test_it_authenticates_a_bearer_token(world):
     response = APIClient().get(BASE + "catalogs", HTTP_AUTHORIZATION=f"Bearer {token.key}")
     assert response.status_code == 200
     assert [c["name"] for c in response.json()["catalogs"]] == ["prod"]
+
+
+def test_a_token_gives_its_user_with_the_rest_loaded_on_demand(world):
+    """The token's query reads a few of the user's columns (BearerTokenAuthentication); the
+    others still hold the stored values when something asks for them."""
+    from registry.api.auth import BearerTokenAuthentication
+
+    for stored in (world.alice, world.admin):
+        user, _ = BearerTokenAuthentication().authenticate_credentials(Token.objects.create(user=stored).key)
+        assert (user.pk, user.username, user.is_superuser, user.is_active) == (
+            stored.pk, stored.username, stored.username == "admin", True)
+        assert user.email == f"{stored.username}@example.com" and user.check_password(f"{stored.username}-pass-123")
+    world.alice.is_active = False
+    world.alice.save()
+    with pytest.raises(AuthenticationFailed):
+        BearerTokenAuthentication().authenticate_credentials(Token.objects.get(user=world.alice).key)
 
 
 def test_it_authenticates_http_basic(world):
