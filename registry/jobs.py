@@ -146,7 +146,7 @@ def job_create_register(
         raise InvalidInput(f"The source {source_prefix[:200]!r} is outside the allowed artifact locations.")
     inputs = [_clean_input(i) for i in lineage_inputs or []]
     broker_check()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
         version = services.version_create(
             actor=actor, model=model, source=source or source_prefix, run_id=run_id, run_link=run_link,
             description=description, tags=tags,
@@ -170,7 +170,7 @@ def job_create_copy(*, actor, source_version, target_model):
             f"Only a READY version can be copied; {source_version.full_name} is {source_version.status}."
         )
     broker_check()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
         version = services.version_create(
             actor=actor, model=target_model, source=f"models:/{source_version.full_name}",
             run_id=source_version.run_id, run_link=source_version.run_link,

@@ -198,3 +198,19 @@ def test_lineage_follows_the_source_run(runs, world):
         assert job.payload["lineage_inputs"] == [
             {"name": "iris", "digest": "d1", "source_type": "delta", "source": "prod.data.iris", "context": "training"}
         ]
+
+
+def test_a_registration_or_a_copy_is_one_transaction_without_inner_savepoints(runs, world):
+    """`model-versions/create` runs version_register's transaction only: the job's and the
+    version's blocks inside it add no savepoints (two round trips each on PostgreSQL). Under
+    pytest-django the outer block is itself a savepoint of the test's transaction: one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    connection.features.supports_json_field  # SQLite's one-time probe (in a savepoint of its own)
+    for source in (f"models:/{runs['mid']}", f"models:/{IRIS}/1"):
+        with CaptureQueriesContext(connection) as queries:
+            response = as_user("alice").post("model-versions/create", {"name": IRIS, "source": source})
+        assert response.status_code == 200, response.content
+        assert sum((q["sql"] or "").startswith("SAVEPOINT") for q in queries.captured_queries) == 1, source
+    assert Job.objects.filter(kind__in=[Job.REGISTER, Job.COPY]).count() == 2
