@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Aggregate, BigIntegerField, Func, TextField
+from django.db.models.functions import Cast, JSONArray, JSONObject
 
 _cursor_class = None
 
@@ -285,14 +286,44 @@ class EpochMs(Func):
 
 class JSONList(Aggregate):
     """A group's values as one JSON array, as text (parse it with orjson): a row's tags and
-    aliases come back in its own query (a subquery column), not in one more round trip."""
+    aliases come back in its own query (a subquery column), not in one more round trip.
+    `nested`: the array goes into a JSON object built around it (`JSONBuildObject`), as JSON
+    rather than as a string holding JSON, so one parse reads both (PostgreSQL; SQLite's
+    subquery gives text either way)."""
 
     function = "JSON_AGG"
     output_field = TextField()
 
+    def __init__(self, *expressions, nested=False, **extra):
+        super().__init__(*expressions, **extra)
+        self.nested = nested
+
     def as_postgresql(self, compiler, connection, **extra):
         sql, params = self.as_sql(compiler, connection, **extra)
-        return f"{sql}::text", params
+        return (sql if self.nested else f"{sql}::text"), params
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra)
+
+
+# Django builds JSON on PostgreSQL as `jsonb` (JSONB_BUILD_ARRAY / _OBJECT: parsed into the
+# binary form, keys sorted, printed back to text). Rows of ours only travel to Python as text,
+# so `json` does: the 100-model search page's statement took 0.95 → 0.65 ms for the newest
+# versions' objects alone. Both print the same values; only key order and spacing differ.
+class JSONBuildArray(JSONArray):
+    """JSONArray built as `json` on PostgreSQL (above); as Django's elsewhere."""
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="JSON_BUILD_ARRAY", **extra)
+
+
+class JSONBuildObject(JSONObject):
+    """JSONObject built as `json` on PostgreSQL (above); as Django's elsewhere."""
+
+    def as_postgresql(self, compiler, connection, **extra):
+        # The keys are parameters: typed, as Django types them, for server-side binding.
+        copy = self.copy()
+        copy.set_source_expressions([
+            Cast(e, TextField()) if i % 2 == 0 else e for i, e in enumerate(copy.get_source_expressions())
+        ])
+        return copy.as_sql(compiler, connection, function="JSON_BUILD_OBJECT", **extra)

@@ -4,12 +4,12 @@ capabilities (`permissions.capabilities(user, obj)` then costs no query)."""
 
 import orjson
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, TextField, Value
-from django.db.models.functions import Cast, JSONArray, JSONObject, Lower
+from django.db.models.functions import Cast, Lower
 
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import EpochMs, JSONList, compiled_rows
+from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_rows
 from .permissions import compiled_for, q_visible, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
@@ -246,19 +246,19 @@ _DETAILS = {  # what each kind of row lists: name → (table, owner field, colum
 }
 
 
-def _json_list(table, owner, columns):
+def _json_list(table, owner, columns, nested=False):
     """The `columns` of `table`'s rows owned by the outer row, as one JSON array (NULL when
-    there are none)."""
+    there are none); `nested`: see `JSONList`."""
     return Subquery(table.objects.filter(**{owner: OuterRef("pk")}).order_by().values(owner).annotate(
-        entries=JSONList(JSONArray(*columns))).values("entries"))
+        entries=JSONList(JSONBuildArray(*columns), nested=nested)).values("entries"))
 
 
-def _columns(cls, names):
+def _columns(cls, names, nested=False):
     """values() arguments for rows of `cls`: `names`, the two timestamps in epoch ms and the
-    JSON lists of `_DETAILS`; for a model, its newest version too."""
+    JSON lists of `_DETAILS` (`nested`: inside a JSON object); for a model, its newest version too."""
     more = {f"{t}_ms": EpochMs(f"{t}_at") for t in ("created", "updated")}
     for name, (table, owner, columns) in _DETAILS[cls].items():
-        more[f"{name}_json"] = _json_list(table, owner, columns)
+        more[f"{name}_json"] = _json_list(table, owner, columns, nested)
     if cls is RegisteredModel:
         more["latest_json"] = _latest_json()
     return list(names), more
@@ -268,10 +268,10 @@ def _latest_json():
     """The model's newest version as one JSON object of a version row's columns (`_columns`),
     NULL when it has none: one step back along the (model, version) index per model. (A join
     on the newest version made PostgreSQL hash all 100,000 versions for a page of models.)"""
-    columns, more = _columns(ModelVersion, VERSION_COLUMNS)
+    columns, more = _columns(ModelVersion, VERSION_COLUMNS, nested=True)
     fields = {c: F(c) for c in columns} | more
     return Subquery(ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values(
-        latest=Cast(JSONObject(**fields), TextField()))[:1])
+        latest=Cast(JSONBuildObject(**fields), TextField()))[:1])
 
 
 def _values(queryset, names, **more):
@@ -285,7 +285,7 @@ def _finish(row, cls):
     model's newest version (`latest`, None without versions) finished likewise."""
     for name, single in _LISTS[cls]:
         raw = row.pop(name + "_json")
-        # Text, or already a list where SQLite nested it in the newest version's JSON object.
+        # Text, or already a list where it came nested in the newest version's JSON object.
         entries = (orjson.loads(raw) if isinstance(raw, str) else raw) or []
         if single:
             entries = [e[0] for e in entries]

@@ -292,10 +292,16 @@ def test_model_search_shows_each_models_newest_version(shelf, world):
     newest is deleted, the one before), none for a model without versions; the same as get."""
     services.version_create(actor=world.alice, model=world.iris, source="runs:/x/model")  # iris v3
     services.version_delete(actor=world.alice, version=ModelVersion.objects.get(model=world.iris, version=3))
+    v2 = ModelVersion.objects.get(model=world.iris, version=2)
+    for key in ("zeta", "Alpha", "beta"):  # the newest version's own tags, sorted as MLflow sorts them
+        services.version_tag_set(actor=world.alice, version=v2, key=key, value=f"{key} value")
     response = as_user("admin").get("registered-models/search", {"max_results": 100})
     by_name = {m["name"]: m for m in response.json()["registered_models"]}
     assert [v["version"] for v in by_name[P + "iris"]["latest_versions"]] == ["2"]
     assert by_name[P + "iris"]["latest_versions"][0]["aliases"] == ["Champion"]
+    assert by_name[P + "iris"]["latest_versions"][0]["tags"] == [
+        {"key": k, "value": f"{k} value"} for k in ("Alpha", "beta", "zeta")
+    ]
     assert by_name[P + "alpha"]["latest_versions"] == []
     for name, body in by_name.items():
         assert as_user("admin").get("registered-models/get", {"name": name}).json()["registered_model"] == body
