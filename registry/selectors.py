@@ -239,9 +239,13 @@ MODEL_COLUMNS = ("id", "full_name", "description", "created_by__username", "owne
                  "owner_group__name")
 VERSION_COLUMNS = ("id", "model_id", "version", "status", "status_message", "description", "source", "run_id",
                    "run_link", "created_by__username")
+# An alias's version number, looked up by the version's primary key: as a join, PostgreSQL
+# hashed every version of the table for each model of a search page once the tables had
+# statistics (a 100-model page: 1.2 -> 4.5 ms at 200 versions).
+_ALIAS_VERSION_NUMBER = Subquery(ModelVersion.objects.filter(pk=OuterRef("version_id")).order_by().values("version")[:1])
 _DETAILS = {  # what each kind of row lists: name → (table, owner field, columns of each entry)
     RegisteredModel: {"tags": (ModelTag, "model", ("key", "value")),
-                      "aliases": (Alias, "model", ("name", "version__version"))},
+                      "aliases": (Alias, "model", ("name", _ALIAS_VERSION_NUMBER))},
     ModelVersion: {"tags": (VersionTag, "version", ("key", "value")), "aliases": (Alias, "version", ("name",))},
 }
 
