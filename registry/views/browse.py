@@ -183,8 +183,9 @@ def render_model(request, obj, *, status=200, tab=None, **overrides):
     user = request.user
     tab = _tab(request, MODEL_TABS, tab)
     c, s, m = obj.full_name.split(".")
-    paginator = Paginator(selectors.model_versions(obj), settings.REGISTRY["VERSIONS_PAGE_SIZE"])
+    paginator = Paginator(selectors.model_version_list(obj), settings.REGISTRY["VERSIONS_PAGE_SIZE"])
     versions = paginator.get_page(request.GET.get("page"))
+    versions.object_list = selectors.alias_names(versions.object_list)
     aliases = list(selectors.model_aliases(obj))
     max_aliases = settings.REGISTRY["MAX_ALIASES_PER_MODEL"]
     delete_form = overrides.get("delete_form")
@@ -320,6 +321,7 @@ def search(request):
     versions_qs = versions_qs.order_by(VERSION_SORTS.get(version_sort, "-created_at"), "pk")
     model_page = Paginator(models_qs, SEARCH_PAGE_SIZE).get_page(request.GET.get("mpage"))
     version_page = Paginator(versions_qs, SEARCH_PAGE_SIZE).get_page(request.GET.get("vpage"))
+    version_page.object_list = selectors.alias_names(version_page.object_list)
     return render(
         request,
         "registry/search.html",
