@@ -179,7 +179,7 @@ def model(request, catalog, schema, model):
 
 def render_model(request, obj, *, status=200, tab=None, **overrides):
     """Constant queries whatever the number of versions: one page of versions with their
-    aliases, tags and creators prefetched; capabilities come annotated on `obj`."""
+    creators and alias names in one query; capabilities come annotated on `obj`."""
     user = request.user
     tab = _tab(request, MODEL_TABS, tab)
     c, s, m = obj.full_name.split(".")
