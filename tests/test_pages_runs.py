@@ -3,6 +3,9 @@ it, oscar is an outsider: 404, admin a superuser), the artifacts tab and downloa
 Register model form: the happy paths make a PENDING version and its register job; a target the
 user may not write to, or bad input, is an error next to the field and changes nothing."""
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
 import pytest
 from django.urls import reverse
 
@@ -146,6 +149,8 @@ def test_the_run_page_shows_params_metrics_datasets_logged_models_per_persona(cl
         assert t.logged.model_id in page
         assert "Register model" in page and "team" in page and "train.py" in page
         assert ("prod.ml_team.fraud v2" in page) is (persona == world.admin)  # only versions one may see
+    started = datetime.fromtimestamp(t.run.start_time / 1000, tz=dt_timezone.utc)  # epoch ms; UTC here
+    assert f'<time datetime="{started.isoformat()}">{started:%Y-%m-%d %H:%M:%S}</time>' in page
     _get(client, world.oscar, url, 404)
     # A run is found only under its own experiment.
     other = tracking.experiment_create(actor=world.alice, name="other")

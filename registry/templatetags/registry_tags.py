@@ -1,6 +1,11 @@
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
 from django import template
 from django.template.loader import TemplateDoesNotExist, get_template
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from registry import markdown, selectors
@@ -24,18 +29,26 @@ def model_url(model, version=None):
     return reverse("model", args=parts)
 
 
+def local_time(value):
+    """A datetime, or epoch milliseconds (MLflow's run and metric times), in the current time
+    zone (as the `date` filter shows it); None for anything else."""
+    if isinstance(value, datetime):
+        return timezone.localtime(value)
+    try:
+        return timezone.localtime(datetime.fromtimestamp(int(value) / 1000, tz=dt_timezone.utc))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 @register.simple_tag
 def timestamp(value, fmt="%Y-%m-%d %H:%M"):
-    """`<time datetime="ISO 8601">text</time>` for a datetime, in the current time zone (as the
-    `date` filter shows it; `fmt` is strftime's). One call instead of two `date` filters: each
-    took 45-65 us (a formatter and locale lookups per call), 4 of the ~10 ms a table of 50
-    versions took to render."""
-    from django.utils import timezone
-    from django.utils.html import format_html
-
-    if value is None:
-        return ""
-    local = timezone.localtime(value)
+    """`<time datetime="ISO 8601">text</time>` for a datetime or epoch milliseconds (`local_time`;
+    `fmt` is strftime's), "—" for none. One call instead of two `date` filters: each took
+    45-65 us (a formatter and locale lookups per call), 4 of the ~10 ms a table of 50 versions
+    took to render."""
+    local = local_time(value) if value is not None else None
+    if local is None:
+        return "—"
     return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime(fmt))
 
 
@@ -50,8 +63,6 @@ STATUS = {
 def status_badge(version, with_message=True):
     """A version's status as a badge (and a failure's reason). Built here, not by including a
     template, because tables show one per row."""
-    from django.utils.html import format_html
-
     css, label, icon = STATUS.get(version.status, ("pending", version.status, "?"))
     badge = format_html(
         '<span class="badge badge-{}" title="{}"><span aria-hidden="true">{}</span> {}</span>',

@@ -2,12 +2,11 @@
 status badges (the registry's colours: finished green, running amber, failed red) and metric
 values."""
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
 
 from django import template
-from django.utils import timezone
 from django.utils.html import format_html
+
+from .registry_tags import local_time
 
 register = template.Library()
 
@@ -20,24 +19,12 @@ RUN_STATUS = {
 }
 
 
-def _dt(ms):
-    try:
-        return timezone.localtime(datetime.fromtimestamp(int(ms) / 1000, tz=dt_timezone.utc))
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
 @register.filter
 def ms_time(ms, fmt="%Y-%m-%d %H:%M"):
-    """An epoch-millisecond time as local text ("—" when there is none)."""
-    value = _dt(ms) if ms is not None else None
+    """An epoch-millisecond time as local text ("—" when there is none); inside a `<time>`
+    element: `{% timestamp %}`."""
+    value = local_time(ms) if ms is not None else None
     return value.strftime(fmt) if value else "—"
-
-
-@register.filter
-def ms_iso(ms):
-    value = _dt(ms) if ms is not None else None
-    return value.isoformat() if value else ""
 
 
 @register.filter
