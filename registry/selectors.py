@@ -136,7 +136,7 @@ def alias_names(versions):
     each with `alias_names` (sorted)."""
     out = list(versions)
     for version in out:
-        version.alias_names = sorted(entry[0] for entry in orjson.loads(version.alias_names_json or "[]"))
+        version.alias_names = _entries(version.alias_names_json, single=True)
     return out
 
 
@@ -305,19 +305,23 @@ def _values(queryset, names, **more):
     return queryset.values(*columns, **computed, **more)
 
 
+def _entries(raw, single):
+    """A `_json_list` column as a sorted list: its entries, or (`single`) their one value.
+    Text, or already a list where it came nested in the newest version's JSON object."""
+    entries = (orjson.loads(raw) if isinstance(raw, str) else raw) or []
+    if single:
+        entries = [e[0] for e in entries]
+    if len(entries) > 1:
+        entries.sort()
+    return entries
+
+
 def _finish(row, cls):
     """A row of `_columns` → its `tags` [[key, value]] and `aliases` (versions: [alias]; models:
     [[alias, version number]]), sorted as MLflow shows them, in place of the JSON lists; a
     model's newest version (`latest`, None without versions) finished likewise."""
     for name, single in _LISTS[cls]:
-        raw = row.pop(name + "_json")
-        # Text, or already a list where it came nested in the newest version's JSON object.
-        entries = (orjson.loads(raw) if isinstance(raw, str) else raw) or []
-        if single:
-            entries = [e[0] for e in entries]
-        if len(entries) > 1:
-            entries.sort()
-        row[name] = entries
+        row[name] = _entries(row.pop(name + "_json"), single)
     if cls is RegisteredModel:
         latest = row.pop("latest_json")
         if latest is not None:
