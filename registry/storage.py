@@ -184,10 +184,12 @@ class _Helper:
 
 def _copy_local(storage, src, dst, on_bytes, max_rate):
     """The filesystem path, one pass over the source in 8 MiB chunks (1 MiB when throttled, so
-    the pacing stays smooth): the kernel copies each chunk (copy_file_range, as `cp` does) in a
-    helper thread while this thread reads the same chunk and hashes it, so sha256 overlaps the
-    copy instead of adding to it. Where copy_file_range is missing or refused (another
-    filesystem, an old kernel) the hashed buffer itself is written."""
+    the pacing stays smooth). This thread only hashes: a helper thread has the kernel copy each
+    chunk (copy_file_range, as `cp` does) and reads the next chunk into the other of two buffers
+    meanwhile, so neither the copy nor the read adds to the sha256 (which bounds the job: ~1.7
+    GB/s on one core with SHA-NI, while `cp` from the page cache runs at 2.5-3 GB/s). Where
+    copy_file_range is missing or refused (another filesystem, an old kernel) the hashed buffer
+    itself is written."""
     import errno
     import os
 
@@ -205,15 +207,16 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
         small = known < CHUNK
         if small:
             chunk = known + 1  # the first read sees the end when the file did not grow
-        buf = bytearray(chunk)
-        view = memoryview(buf)
+        buffers = [memoryview(bytearray(chunk)), memoryview(bytearray(chunk))]
         kernel_copy = hasattr(os, "copy_file_range") and not small
         with open(dst_path, "wb", buffering=0) as fout, _Helper(known > chunk) as helper:
             src_fd, dst_fd = fin.fileno(), fout.fileno()
+            n = os.preadv(src_fd, [buffers[0]], 0)
             while True:
-                copying = helper.submit(_copy_range, src_fd, dst_fd, size, chunk) if kernel_copy else None
-                n = os.preadv(src_fd, [buf], size)
-                digest.update(view[:n])
+                view, after = buffers[0][:n], size + n
+                copying = helper.submit(_copy_range, src_fd, dst_fd, size, chunk) if kernel_copy and n else None
+                reading = helper.submit(os.preadv, src_fd, [buffers[-1]], after) if n else None
+                digest.update(view)
                 if copying is not None:
                     try:
                         copied = copying.result()
@@ -226,16 +229,18 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
                 if copying is None or copied is None:
                     written = 0
                     while written < n:
-                        written += os.pwrite(dst_fd, view[written:n], size + written)
+                        written += os.pwrite(dst_fd, view[written:], size + written)
                 if not n:
                     break
-                size += n
+                size = after
                 if on_bytes:
                     on_bytes(n)
                 if max_rate:
                     ahead = size / max_rate - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
+                n = reading.result()
+                buffers.reverse()
             stored = os.fstat(dst_fd).st_size
     if storage.file_permissions_mode is not None:
         os.chmod(dst_path, storage.file_permissions_mode)

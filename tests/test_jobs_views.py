@@ -4,6 +4,7 @@ tests/test_jobs_integration.py with a real worker."""
 
 import hashlib
 import io
+import random
 import zipfile
 
 import pytest
@@ -277,10 +278,13 @@ def test_mlmodel_is_read_with_a_safe_loader(artifacts, text, reason):
         jobs.read_mlmodel("mlartifacts/1/x/MLmodel")
 
 
-@pytest.mark.parametrize("size", [0, 1, storage.CHUNK - 1, storage.CHUNK, storage.CHUNK + 1])
+@pytest.mark.parametrize("size", [0, 1, storage.CHUNK - 1, storage.CHUNK, storage.CHUNK + 1,
+                                  storage.FAST_CHUNK + 1, 2 * storage.FAST_CHUNK + 5])
 @pytest.mark.parametrize("max_rate", [0, 10**12])
 def test_a_copy_holds_the_same_bytes_and_sha256_either_side_of_the_small_file_path(artifacts, size, max_rate):
-    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    """Small files, one chunk, and several chunks read ahead into two buffers in turn (bytes
+    that differ from chunk to chunk: hashing or writing a chunk from the wrong buffer shows)."""
+    data = random.Random(size).randbytes(size)
     storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
     assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", max_rate=max_rate) == (
         size, hashlib.sha256(data).hexdigest()
