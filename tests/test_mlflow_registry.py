@@ -69,6 +69,25 @@ def test_it_answers_mlflow_shapes(world):
     assert uri == {"artifact_uri": f"mlflow-artifacts:/registered-models/{IRIS}/2"}
 
 
+def test_user_id_falls_back_to_the_owner_when_the_creator_is_gone(world):
+    """MLflow's `user_id`: the creator; a model whose creator was deleted shows its owner (a user
+    or a group), a version ""; the same in a read and in a search page."""
+    RegisteredModel.objects.filter(pk=world.iris.pk).update(created_by=None)
+    ModelVersion.objects.filter(model=world.iris, version=1).update(created_by=None)
+
+    def shown():
+        model = as_user("eve").get("registered-models/get", {"name": IRIS}).json()["registered_model"]
+        [found] = [m for m in as_user("eve").get("registered-models/search", {}).json()["registered_models"]
+                   if m["name"] == IRIS]
+        assert found == model
+        version = as_user("eve").get("model-versions/get", {"name": IRIS, "version": "1"}).json()["model_version"]
+        return model["user_id"], model["latest_versions"][0]["user_id"], version["user_id"]
+
+    assert shown() == ("alice", "alice", "")
+    RegisteredModel.objects.filter(pk=world.iris.pk).update(owner_user=None, owner_group=world.ml_admins)
+    assert shown() == ("ml-admins", "alice", "")
+
+
 def test_it_answers_unauthenticated_without_credentials(world):
     error(as_user(None).get("registered-models/get", {"name": IRIS}), 401, "UNAUTHENTICATED")
     error(as_user(None).post("registered-models/create", {"name": "prod.ml_team.x"}), 401, "UNAUTHENTICATED")
