@@ -131,9 +131,12 @@ class _Compiled:
         names = sorted(values)
         pairs = {name: _stand_in(i, values[name]) for i, name in enumerate(names)}
         queryset = build(**{name: given for name, (given, _) in pairs.items()})
-        query = queryset.query
-        compiler = query.get_compiler(using)
-        sql, params = compiler.as_sql()
+        if isinstance(queryset, tuple):  # (sql, params) put together by hand: for `compiled` only
+            queryset, sql, params = None, *queryset
+        else:
+            query = queryset.query
+            compiler = query.get_compiler(using)
+            sql, params = compiler.as_sql()
         # marker → (name, function of the real value giving the parameter): the value itself, or
         # what a `transforms` function makes of it (a lowered name, a LIKE pattern as a regex).
         by_marker = {}
@@ -152,9 +155,13 @@ class _Compiled:
             raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
         if any(str(marker) in sql for marker in by_marker):
             raise AssertionError(f"compiled {key}: a value was written into the SQL text")
+        self.sql, self.params = sql, tuple(params)
+        if queryset is None:
+            self.offset_sql = self.klass_info = None
+            self.converters, self.columns = {}, []
+            return
         if queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise AssertionError(f"compiled {key}: prefetches and known related objects are not kept")
-        self.sql, self.params = sql, tuple(params)
         # With an OFFSET parameter (`compiled_rows(offset=…)`): for a LIMIT-only slice.
         self.offset_sql = f"{sql} OFFSET %s" if query.high_mark is not None and not query.low_mark else None
         # How iterating the queryset would convert the columns (SQLite returns datetimes as
@@ -224,7 +231,7 @@ def _compile(key, build, using, values, transforms=()):
 
 
 def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
-    """(sql, params) of the queryset `build(**values)`, its SQL compiled once per database and
+    """(sql, params) of the queryset `build(**values)` (or of the (sql, params) it returns), its SQL compiled once per database and
     `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
     active user (his id goes in; the key must say whether he is a superuser). A value that reaches the SQL other than
     as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""

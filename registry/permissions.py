@@ -263,8 +263,24 @@ def visible(user, queryset):
         sql, params = compiled(("visible-ids", RegisteredModel), _visible_ids_query(RegisteredModel), using=queryset.db,
                                user=user)
         return queryset.filter(model_id__in=RawSQL(sql, params))
-    sql, params = compiled(("visible-ids", cls), _visible_ids_query(cls), using=queryset.db, user=user)
-    return queryset.filter(pk__in=RawSQL(sql, params))
+    if cls not in _PARENT:
+        sql, params = compiled(("visible-ids", cls), _visible_ids_query(cls), using=queryset.db, user=user)
+        return queryset.filter(pk__in=RawSQL(sql, params))
+    # Schemas and models: the rule itself on the queryset's rows, its id lists compiled once each
+    # (as `pk IN (visible ids)`, PostgreSQL built every visible id before sorting and cutting a
+    # page; tested on the rows, it walks the name index and stops at the end of the page).
+    field, parent = _PARENT[cls]
+    privilege = _OWN_VISIBILITY[cls]
+
+    def ids(key, build):
+        return RawSQL(*compiled(key, build, using=queryset.db, user=user))
+
+    return queryset.filter(_q_visible_under(
+        field,
+        ids(("visible-ids", parent), _visible_ids_query(parent)),
+        ids(("holding-ids", parent, privilege), lambda user: _holding_ids(user, parent, privilege)),
+        ids(("holding-ids", cls, privilege, "own"), lambda user: _holding_ids(user, cls, privilege, above=False)),
+    ))
 
 
 # The privilege that makes a row of each table visible beyond its parent's visibility.
@@ -304,9 +320,14 @@ def _visible_ids(user, cls):
         return cls.objects.filter(pk__in=held_here).order_by().values("pk")
     field, parent = _PARENT[cls]
     held_above = RawSQL(*_holding_ids(user, parent, privilege))
-    return cls.objects.filter(**{f"{field}__in": _visible_ids(user, parent)}).filter(
-        Q(**{f"{field}__in": held_above}) | Q(pk__in=held_here)
-    ).order_by().values("pk")
+    return cls.objects.filter(_q_visible_under(field, _visible_ids(user, parent), held_above, held_here)).order_by(
+    ).values("pk")
+
+
+def _q_visible_under(field, parents, held_above, held_here):
+    """Rows (schemas or models) under a visible parent (`field` in `parents`) that hold their
+    level's privilege: through a parent (in `held_above`) or on themselves (in `held_here`)."""
+    return Q(**{f"{field}__in": parents}) & (Q(**{f"{field}__in": held_above}) | Q(pk__in=held_here))
 
 
 def _holding_ids(user, cls, privilege, above=True):
