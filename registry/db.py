@@ -231,8 +231,8 @@ def _compile(key, build, using, values, transforms=()):
 
 
 def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
-    """(sql, params) of the queryset `build(**values)` (or of the (sql, params) it returns), its SQL compiled once per database and
-    `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
+    """(sql, params) of the queryset `build(**values)` (or of the (sql, params) it returns), its
+    SQL compiled once per database and `key` (which must name everything else the SQL depends on). `values` are ints, strings, or an
     active user (his id goes in; the key must say whether he is a superuser). A value that reaches the SQL other than
     as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""
     entry = _compile(key, build, using, values)

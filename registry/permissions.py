@@ -248,10 +248,12 @@ def _held_from(user, paths, chain, level, needs):
 def visible(user, queryset):
     """Filter any queryset of catalogs, schemas, models or versions to what `user` may see.
 
-    The rule is `q_visible`, as a subquery of the visible ids compiled once per table (Django
-    spends milliseconds assembling its EXISTS subqueries on every request otherwise) and run
-    with this user's id. A version is visible exactly when its model is, so versions are
-    filtered by their model's id: the subquery then scans models, not every version."""
+    The rule is `q_visible`'s, taken apart into id lists (`_visible_ids`, `_holding_ids`) each
+    compiled once (Django spends milliseconds assembling its EXISTS subqueries on every request
+    otherwise) and run with this user's id. Catalogs are filtered by their visible ids; schemas
+    and models by the rule on their own rows (`_q_visible_under`); a version is visible exactly
+    when its model is, so versions are filtered by their model's visible ids: the subquery then
+    scans models, not every version."""
     if _is_bypass(user):
         return queryset
     cls = queryset.model
