@@ -7,8 +7,9 @@ created and dropped), so the time is the server's alone: URL routing, middleware
 filtering, queries and template rendering, no network and no client. The data: a catalog with
 1,000 models (owned by `admin`), one model `big` with 1,000 versions (tags and aliases on some),
 and a user `few` who sees 1 % of the models (10 EXECUTE grants, USE CATALOG / USE SCHEMA).
-Prints p50/p95 ms (the timed requests go round all pages in turn) and queries per page; targets: the model page with 1,000 versions ≤ 50 ms,
-queries constant in rows, and `few`'s permission-filtered lists no slower than the superuser's.
+Prints p50/p95 ms (the timed requests go round all pages in turn) and queries per page;
+targets: the model page with 1,000 versions ≤ 50 ms, queries constant in rows, and `few`'s
+permission-filtered lists no slower than the superuser's.
 """
 
 import argparse

@@ -156,9 +156,8 @@ class _Compiled:
         if any(str(marker) in sql for marker in by_marker):
             raise AssertionError(f"compiled {key}: a value was written into the SQL text")
         self.sql, self.params = sql, tuple(params)
-        if queryset is None:
-            self.offset_sql = self.klass_info = None
-            self.converters, self.columns = {}, []
+        self.hand_written = queryset is None
+        if self.hand_written:
             return
         if queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise AssertionError(f"compiled {key}: prefetches and known related objects are not kept")
@@ -187,6 +186,8 @@ class _Compiled:
         return params
 
     def fetch(self, using, values, offset=None):
+        if self.hand_written:
+            raise AssertionError("compiled: hand-written SQL has no columns to read rows by; use compiled()")
         connection = connections[using]
         sql, params = self.sql, self.params_for(values)
         if offset is not None:
@@ -254,11 +255,12 @@ def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """The model instances of the queryset `build(**values)` (with its select_related objects
     and annotations, as iterating it would give them), its SQL compiled once (`compiled`)."""
     entry = _compile(key, build, using, values)
+    rows = entry.fetch(using, values)  # hand-written SQL raises here
     if entry.klass_info is None:
         raise AssertionError(f"compiled {key}: a values() queryset; use compiled_rows")
     model_cls, (start, end) = entry.klass_info["model"], entry.model_span
     out = []
-    for row in entry.fetch(using, values):
+    for row in rows:
         obj = model_cls.from_db(using, entry.init_list, row[start:end])
         for populator in entry.related_populators:
             populator.populate(row, obj)

@@ -106,24 +106,23 @@ def version_by_alias(user, full_name, alias):
     return model_version_by_alias(model_get(user, full_name), alias)
 
 
+def _newest_first(model):
+    return ModelVersion.objects.filter(model=model).select_related("created_by").order_by("-version")
+
+
 def model_versions(model):
     """A model's versions, newest first, with tags, aliases and creator in a constant number
     of queries whatever the count (callers paginate)."""
-    return (
-        ModelVersion.objects.filter(model=model)
-        .select_related("created_by")
-        .prefetch_related(
-            Prefetch("aliases", queryset=Alias.objects.order_by("name")),
-            Prefetch("tags", queryset=VersionTag.objects.order_by("key")),
-        )
-        .order_by("-version")
+    return _newest_first(model).prefetch_related(
+        Prefetch("aliases", queryset=Alias.objects.order_by("name")),
+        Prefetch("tags", queryset=VersionTag.objects.order_by("key")),
     )
 
 
 def model_version_list(model):
     """A model's versions for its page, newest first, with creator and alias names
     (`with_alias_names`) in one query whatever the count (callers paginate)."""
-    return with_alias_names(ModelVersion.objects.filter(model=model).select_related("created_by").order_by("-version"))
+    return with_alias_names(_newest_first(model))
 
 
 def with_alias_names(versions):

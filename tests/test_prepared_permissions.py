@@ -72,6 +72,24 @@ def test_compiled_sql_refuses_a_value_the_orm_would_rewrite(world):
     assert db.compiled_rows(("test-exact",), lambda name: None, name="prod.ml_team.nothing") == []
 
 
+def test_hand_written_sql_is_compiled_with_its_values_as_parameters(world):
+    """A build may return (sql, params) written by hand (the permission id lists do): its values
+    are found among the parameters as in a queryset's; it has no columns to read rows by."""
+    def build(name):
+        return "SELECT id FROM registry_registeredmodel WHERE full_name = %s", [name]
+
+    sql, params = db.compiled(("test-hand-written",), build, name=IRIS)
+    assert params == [IRIS] and db.compiled(("test-hand-written",), build, name="x")[1] == ["x"]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchall() == [(world.iris.pk,)]
+    with pytest.raises(AssertionError, match="did not reach the SQL as parameters"):
+        db.compiled(("test-hand-inlined",), lambda name: (f"SELECT 1 WHERE 'x' = '{name}'", []), name="iris")
+    for read in (db.compiled_rows, db.compiled_objects):
+        with pytest.raises(AssertionError, match="hand-written SQL"):
+            read(("test-hand-written",), build, name=IRIS)
+
+
 def test_compiled_reads_fit_in_psycopgs_statement_cache(world):
     """psycopg translates a statement's %s once and caches it only under its size limits, which
     `db.cache_long_statements` raises for our permission-filtered reads: were one to outgrow
