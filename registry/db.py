@@ -12,6 +12,7 @@ poolers in transaction mode), the block changes nothing.
 """
 
 from collections import OrderedDict
+import re
 import threading
 from contextlib import contextmanager
 
@@ -155,7 +156,8 @@ class _Compiled:
             raise AssertionError(f"compiled {key}: {sorted(missing)} did not reach the SQL as parameters")
         if any(str(marker) in sql for marker in by_marker):
             raise AssertionError(f"compiled {key}: a value was written into the SQL text")
-        self.sql, self.params = sql, tuple(params)
+        self.sql, self.params, self.using = sql, tuple(params), using
+        self._folded = {}  # caller's SQL → this query LATERAL to it (`fetch_with_caller`)
         self.hand_written = queryset is None
         if self.hand_written:
             return
@@ -198,11 +200,45 @@ class _Compiled:
             if self.offset_sql is None:
                 raise AssertionError("compiled: an offset needs a queryset sliced [:limit]")
             sql, params = self.offset_sql, [*params, int(offset)]
-        # Prepared on PostgreSQL in writes too (`reused_plans`): SQL compiled once is the same
-        # statement every time by construction.
-        with reused_plans(using), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        return self._convert(connection, _execute(using, sql, params))
+
+    def fetch_with_caller(self, using, values, name, caller, caller_values):
+        """(`caller`'s row or None, this query's rows) from one statement, the value `name` (a
+        user) being the first column of `caller`'s row instead of a parameter: the query runs
+        LATERAL to the caller's. A row whose columns are all NULL is no row (LEFT JOIN)."""
+        if self.hand_written or caller.hand_written:
+            raise AssertionError("compiled: hand-written SQL has no columns to read rows by")
+        connection = connections[using]
+        sql = self._folded.get(caller.sql)
+        if sql is None:
+            sql = self._folded[caller.sql] = self._fold(caller, name)
+        dropped = {i for i, slot, _ in self.slots if slot == name}
+        params = [*caller.params_for(caller_values), *(
+            p for i, p in enumerate(self.params_for(values)) if i not in dropped)]
+        width = len(caller.columns)
+        rows = _execute(using, sql, params)
+        if not rows:
+            return None, []
+        found = [row[width:] for row in rows if any(v is not None for v in row[width:])]
+        return list(rows[0][:width]), self._convert(connection, found)
+
+    def _fold(self, caller, name):
+        if connections[caller.using].vendor != "postgresql":
+            raise AssertionError("compiled: LATERAL needs PostgreSQL")
+        dropped = {i for i, slot, _ in self.slots if slot == name}
+        if not dropped:
+            raise AssertionError(f"compiled: {name} did not reach the SQL")
+        parts, index = [], 0
+        for piece in re.split(r"(%%|%s)", self.sql):
+            if piece == "%s":
+                piece = '"caller"."c0"' if index in dropped else piece
+                index += 1
+            parts.append(piece)
+        columns = ", ".join(f'"c{i}"' for i in range(len(caller.columns)))
+        return (f'SELECT "caller".*, "found".* FROM ({caller.sql}) AS "caller" ({columns}) '
+                f'LEFT JOIN LATERAL ({"".join(parts)}) AS "found" ON TRUE')
+
+    def _convert(self, connection, rows):
         if not self.converters:
             return rows
         converted = []
@@ -213,6 +249,14 @@ class _Compiled:
                     row[position] = function(row[position], expression, connection)
             converted.append(row)
         return converted
+
+
+def _execute(using, sql, params):
+    # Prepared on PostgreSQL in writes too (`reused_plans`): SQL compiled once is the same
+    # statement every time by construction.
+    with reused_plans(using), connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _compile(key, build, using, values, transforms=()):
@@ -255,9 +299,12 @@ def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     """The model instances of the queryset `build(**values)` (with its select_related objects
     and annotations, as iterating it would give them), its SQL compiled once (`compiled`)."""
     entry = _compile(key, build, using, values)
-    rows = entry.fetch(using, values)  # hand-written SQL raises here
+    return _objects(entry, entry.fetch(using, values), using)  # hand-written SQL raises in fetch
+
+
+def _objects(entry, rows, using):
     if entry.klass_info is None:
-        raise AssertionError(f"compiled {key}: a values() queryset; use compiled_rows")
+        raise AssertionError("compiled: a values() queryset; use compiled_rows")
     model_cls, (start, end) = entry.klass_info["model"], entry.model_span
     out = []
     for row in rows:
@@ -268,6 +315,24 @@ def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
             setattr(obj, name, row[position])
         out.append(obj)
     return out
+
+
+def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objects=False, user, **values):
+    """(the caller's row or None, `compiled_rows` — `objects`: `compiled_objects` — of
+    `build(user=…, **values)`) in one statement, for the user the caller's query finds: that
+    query's first column (his id) stands where `user`'s id would. PostgreSQL only (LATERAL).
+
+    `caller`: (key, build, values) of a `values()` query finding at most one user, id first
+    (`api.auth`: a token's user). `user`: any active user of the kind the key compiles for (his
+    id is not used). For queries finding at most one row: several would come in no set order."""
+    caller_key, caller_build, caller_values = caller
+    caller_entry = _compile(caller_key, caller_build, using, caller_values)
+    values["user"] = user
+    entry = _compile(key, build, using, values)
+    row, rows = entry.fetch_with_caller(using, values, "user", caller_entry, caller_values)
+    if objects:
+        return row, _objects(entry, rows, using)
+    return row, [dict(zip(entry.columns, found)) for found in rows]
 
 
 # --- Timestamps as MLflow shows them --------------------------------------------------------

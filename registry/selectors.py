@@ -386,7 +386,7 @@ def registry_model_row(user, full_name, *, prompts=False):
         return _values(models if prompts else models.exclude(_is_prompt("pk")), MODEL_COLUMNS)
 
     name = (full_name or "").lower()
-    rows = compiled_for(user, ("mlflow-model", prompts), build, name=name)
+    rows = compiled_for(user, ("mlflow-model", prompts), build, one=True, name=name)
     if not rows:
         (model_get if prompts else registry_model_get)(user, full_name)  # raises the precise error
         raise NotFound(f"Registered Model with name={full_name} not found")
@@ -434,7 +434,7 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
     if alias is None:
         number = names.validate_version_number(version)
         rows = compiled_for(user, ("mlflow-version",), lambda user, name, number: _mlflow_versions(
-            _versions_named(user, name).filter(version=number)), name=name, number=number)
+            _versions_named(user, name).filter(version=number)), one=True, name=name, number=number)
     else:
         # The version the alias points to, looked up from the model's id (one probe of the alias
         # index by name and model): as an EXISTS on the version, PostgreSQL's generic plan
@@ -444,7 +444,7 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
                 Alias.objects.annotate(lowered=Lower("name")).filter(
                     model_id=_model_id_named(name),
                     lowered=Lower(Value(alias))).order_by().values("version_id")[:1]
-            ))), name=name, alias=str(alias or ""))
+            ))), one=True, name=name, alias=str(alias or ""))
     if not rows:
         model = registry_model_get(user, full_name)  # each raises the precise error
         if alias is None:

@@ -344,7 +344,7 @@ def logged_model_get(user, model_id):
     # SQL compiled once per kind of user (registering from a logged model starts here).
     # Its run too: registering reads the run's datasets for lineage.
     found = compiled_for(user, ("logged-model-get",), lambda user, model_id: (
-        logged_models(user).select_related("run").filter(model_id=model_id)[:1]), objects=True, model_id=model_id)
+        logged_models(user).select_related("run").filter(model_id=model_id)[:1]), objects=True, one=True, model_id=model_id)
     obj = found[0] if found else None
     if obj is None:
         raise NotFound(f"Logged model with ID '{model_id}' not found.")

@@ -10,6 +10,11 @@ from registry.models import ModelVersion
 from .conftest import SIGNATURE
 from .test_api_uc_support import uc  # noqa: F401
 
+# On PostgreSQL a Bearer token is checked by the first single-object read's own statement
+# (`permissions.UncheckedCaller`): one query fewer for a caller who is not a superuser (a
+# superuser's answer is asked again as his own).
+FOLDED = connection.vendor == "postgresql"
+
 
 def _queries(client, path, params=None):
     with CaptureQueriesContext(connection) as ctx:
@@ -38,12 +43,13 @@ def test_listing_models_costs_the_same_for_1_or_30_models(uc, world, who):
     client.get("catalogs")  # the token row exists from here on
     # 1 token + user · 2 the schema with the caller's capabilities on it · 3 the visible models
     # (owners, creator, schema, catalog joined) · 4 their aliases with the versions they point to.
+    # 1 and 2 are one statement for alice on PostgreSQL.
     few, body = _queries(client, "models", {"catalog_name": "prod", "schema_name": "ml_team"})
     _grow_models(world, 30)
     many, body = _queries(client, "models", {"catalog_name": "prod", "schema_name": "ml_team"})
     assert len(body["registered_models"]) >= 31
     assert all(m["aliases"] for m in body["registered_models"] if m["name"].startswith("m"))
-    assert many == few == 4
+    assert many == few == (3 if FOLDED and who == "alice" else 4)
     all_models, _ = _queries(client, "models")
     assert all_models == 3  # no schema lookup
 
@@ -67,27 +73,34 @@ def test_listing_versions_costs_the_same_for_2_or_30_versions(uc, world):
         services.version_create(actor=world.alice, model=world.iris, source="runs:/x/model", signature=SIGNATURE)
     many, body = _queries(client, "models/prod.ml_team.iris/versions")
     assert len(body["model_versions"]) == 30
-    # 1 token + user · 2 the model with eve's capabilities on it · 3 versions · 4 their aliases ·
-    # 5 their tags
-    assert many == few == 5
+    # 1 token + user · 2 the model with eve's capabilities on it (1 and 2 one statement on
+    # PostgreSQL) · 3 versions · 4 their aliases · 5 their tags
+    assert many == few == (4 if FOLDED else 5)
 
 
-def test_mlflow_reads_cost_the_same_for_1_or_30_models(world):
-    """The MLflow API's reads: one query for the token and user, then the model or version rows
-    (a model with its newest version, creators, tags and aliases) in one query, however many
-    rows, tags and aliases."""
+@pytest.mark.parametrize("auth", ["basic", "bearer"])
+def test_mlflow_reads_cost_the_same_for_1_or_30_models(world, auth):
+    """The MLflow API's reads: one query for the caller (HTTP basic: the user; Bearer: the token
+    and user), then the model or version rows (a model with its newest version, creators, tags
+    and aliases) in one query, however many rows, tags and aliases. With a token on
+    PostgreSQL, a single-object read is one statement (the token checked in it)."""
+    from rest_framework.authtoken.models import Token
+
     from .mlflow_support import as_user
 
     api = as_user("alice")
-    api.get("registered-models/search")  # the token row exists from here on
+    if auth == "bearer":
+        api.headers["HTTP_AUTHORIZATION"] = f"Bearer {Token.objects.create(user=world.alice).key}"
+    api.get("registered-models/search")  # the connection's first-request set-up happens here
     name = "prod.ml_team.iris"
+    one = 1 if FOLDED and auth == "bearer" else 2
     reads = {
-        "registered-models/get": ({"name": name}, 2),
-        "registered-models/alias": ({"name": name, "alias": "champion"}, 2),
-        "model-versions/get": ({"name": name, "version": "1"}, 2),
+        "registered-models/get": ({"name": name}, one),
+        "registered-models/alias": ({"name": name, "alias": "champion"}, one),
+        "model-versions/get": ({"name": name, "version": "1"}, one),
         "model-versions/search": ({"filter": f"name = '{name}'"}, 2),
         "registered-models/search": ({"max_results": 100}, 2),
-        "registered-models/get-latest-versions": ({"name": name}, 2),
+        "registered-models/get-latest-versions": ({"name": name}, one),
     }
 
     def counts():

@@ -14,8 +14,10 @@ with the default local-memory cache; configure a shared cache for several web pr
 import hashlib
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from rest_framework.authentication import BasicAuthentication, TokenAuthentication
+from django.db import router
+from rest_framework.authentication import BasicAuthentication, TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 
@@ -24,7 +26,8 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     Every API call starts here: the token and its user are read by SQL compiled once
     (`registry.db.compiled_rows`) instead of DRF's lookup, which Django assembled anew on each
-    call. Same rule as DRF's: an unknown token or an inactive user is refused."""
+    call — or, for a GET reading one object on PostgreSQL, by that read's own statement
+    (`unchecked`). Same rule as DRF's: an unknown token or an inactive user is refused."""
 
     keyword = "Bearer"
 
@@ -33,26 +36,46 @@ class BearerTokenAuthentication(TokenAuthentication):
     USER_FIELDS = ("id", "username", "is_active", "is_superuser", "is_staff")
 
     def authenticate_credentials(self, key):
-        from django.contrib.auth import get_user_model
-        from django.db import router
-
         from registry.db import compiled_rows
 
-        model, user_model = self.get_model(), get_user_model()
-        # In the model's order, as from_db takes them.
-        fields = [f.attname for f in user_model._meta.concrete_fields if f.attname in self.USER_FIELDS]
-        using = router.db_for_read(model)
-        rows = compiled_rows(
-            ("api-token",), lambda key: model.objects.filter(key=key).values(*(f"user__{f}" for f in fields)),
-            using=using, key=str(key),
-        )
-        if not rows:
+        name, build, values = self._query(key)
+        rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
+        return self._user_from([*rows[0].values()] if rows else None), key  # request.auth: the key
+
+    def unchecked(self, request):
+        """The caller of a request with a well-formed `Bearer <token>` header, as an
+        `UncheckedCaller` whose token the read's own query checks (`permissions.compiled_for`);
+        None otherwise (DRF's path then answers the precise 401)."""
+        from registry.permissions import UncheckedCaller
+
+        parts = get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        try:
+            key = parts[1].decode()
+        except UnicodeError:
+            return None
+        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from)
+
+    def _query(self, key):
+        """(key, build, values) of the token's query: its user's `_fields()`, id first."""
+        model = self.get_model()
+        return ("api-token",), lambda key: model.objects.filter(key=key).values(
+            *(f"user__{f}" for f in self._fields())), {"key": str(key)}
+
+    def _fields(self):
+        # In the model's order, as from_db takes them (the id first).
+        return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname in self.USER_FIELDS]
+
+    def _user_from(self, row):
+        """The user of the token's query's row (its columns in `_fields()` order), or raises
+        DRF's AuthenticationFailed as `authenticate_credentials` always has."""
+        if row is None:
             raise AuthenticationFailed("Invalid token.")
-        row = rows[0]
-        user = user_model.from_db(using, fields, [row[f"user__{f}"] for f in fields])
+        user = get_user_model().from_db(router.db_for_read(self.get_model()), self._fields(), row)
         if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
-        return user, key  # request.auth: the token's key (nothing reads more of it)
+        return user
 
 
 class LoginGuard:
