@@ -97,7 +97,7 @@ MIDDLEWARE = [
 # What requests under /api/ go through (registry.middleware.ApiMiddleware).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",  # the host against ALLOWED_HOSTS (DNS rebinding)
+    "registry.middleware.ApiCommonMiddleware",  # the host against ALLOWED_HOSTS (DNS rebinding)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.AuditContextMiddleware",
     "registry.middleware.ReusedPlansMiddleware",
