@@ -202,41 +202,52 @@ class _Compiled:
             sql, params = self.offset_sql, [*params, int(offset)]
         return self._convert(connection, _execute(using, sql, params))
 
-    def fetch_with_caller(self, using, values, name, caller, caller_values):
+    def fetch_with_caller(self, using, values, name, caller, caller_values, offset=None, ordered=True):
         """(`caller`'s row or None, this query's rows) from one statement, the value `name` (a
         user) being the first column of `caller`'s row instead of a parameter: the query runs
-        LATERAL to the caller's. A row whose columns are all NULL is no row (LEFT JOIN)."""
+        LATERAL to the caller's. A row whose columns are all NULL is no row (LEFT JOIN).
+        `ordered`: the rows come in this query's order (numbered inside, sorted outside); for
+        a query finding at most one row, pass False. `offset`: as in `fetch`."""
         if self.hand_written or caller.hand_written:
             raise AssertionError("compiled: hand-written SQL has no columns to read rows by")
         connection = connections[using]
-        sql = self._folded.get(caller.sql)
+        variant = (caller.sql, offset is not None, ordered)
+        sql = self._folded.get(variant)
         if sql is None:
-            sql = self._folded[caller.sql] = self._fold(caller, name)
+            sql = self._folded[variant] = self._fold(caller, name, offset is not None, ordered)
         dropped = {i for i, slot, _ in self.slots if slot == name}
         params = [*caller.params_for(caller_values), *(
             p for i, p in enumerate(self.params_for(values)) if i not in dropped)]
-        width = len(caller.columns)
+        if offset is not None:
+            params.append(int(offset))
+        width, end = len(caller.columns), -1 if ordered else None
         rows = _execute(using, sql, params)
         if not rows:
             return None, []
-        found = [row[width:] for row in rows if any(v is not None for v in row[width:])]
+        found = [row[width:end] for row in rows if any(v is not None for v in row[width:end])]
         return list(rows[0][:width]), self._convert(connection, found)
 
-    def _fold(self, caller, name):
+    def _fold(self, caller, name, offset, ordered):
         if connections[caller.using].vendor != "postgresql":
             raise AssertionError("compiled: LATERAL needs PostgreSQL")
+        if offset and self.offset_sql is None:
+            raise AssertionError("compiled: an offset needs a queryset sliced [:limit]")
         dropped = {i for i, slot, _ in self.slots if slot == name}
         if not dropped:
             raise AssertionError(f"compiled: {name} did not reach the SQL")
         parts, index = [], 0
-        for piece in re.split(r"(%%|%s)", self.sql):
+        for piece in re.split(r"(%%|%s)", self.offset_sql if offset else self.sql):
             if piece == "%s":
                 piece = '"caller"."c0"' if index in dropped else piece
                 index += 1
             parts.append(piece)
+        query = "".join(parts)
+        if ordered:
+            # row_number() over the rows as the query gives them (no window order: no sort).
+            query = f'SELECT "q".*, row_number() OVER () AS "n" FROM ({query}) AS "q"'
         columns = ", ".join(f'"c{i}"' for i in range(len(caller.columns)))
         return (f'SELECT "caller".*, "found".* FROM ({caller.sql}) AS "caller" ({columns}) '
-                f'LEFT JOIN LATERAL ({"".join(parts)}) AS "found" ON TRUE')
+                f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."n"' if ordered else ""))
 
     def _convert(self, connection, rows):
         if not self.converters:
@@ -317,19 +328,21 @@ def _objects(entry, rows, using):
     return out
 
 
-def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objects=False, user, **values):
+def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objects=False, one=False, offset=None,
+                         transforms=(), user, **values):
     """(the caller's row or None, `compiled_rows` — `objects`: `compiled_objects` — of
     `build(user=…, **values)`) in one statement, for the user the caller's query finds: that
     query's first column (his id) stands where `user`'s id would. PostgreSQL only (LATERAL).
 
     `caller`: (key, build, values) of a `values()` query finding at most one user, id first
     (`api.auth`: a token's user). `user`: any active user of the kind the key compiles for (his
-    id is not used). For queries finding at most one row: several would come in no set order."""
+    id is not used). `one`: the query finds at most one row (its rows are not numbered to keep
+    their order). `offset`, `transforms`: as for `compiled_rows`."""
     caller_key, caller_build, caller_values = caller
     caller_entry = _compile(caller_key, caller_build, using, caller_values)
     values["user"] = user
-    entry = _compile(key, build, using, values)
-    row, rows = entry.fetch_with_caller(using, values, "user", caller_entry, caller_values)
+    entry = _compile(key, build, using, values, transforms)
+    row, rows = entry.fetch_with_caller(using, values, "user", caller_entry, caller_values, offset, not one)
     if objects:
         return row, _objects(entry, rows, using)
     return row, [dict(zip(entry.columns, found)) for found in rows]

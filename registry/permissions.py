@@ -158,9 +158,9 @@ def _principal_kind(user):
 class UncheckedCaller(SimpleLazyObject):
     """The user of a request whose credential (an API token) is not checked yet.
 
-    The first query for at most one object filtered for him (`compiled_for(…, one=True)`)
-    checks it in the same statement on PostgreSQL: the credential's query finds the user, the
-    object's query runs for his id, one round trip instead of two. Anything else that looks at
+    The first query compiled for him (`compiled_for`: the MLflow reads and searches, the
+    getters) checks it in the same statement on PostgreSQL: the credential's query finds the
+    user, the read runs for his id, one round trip instead of two. Anything else that looks at
     him (an attribute, another query) checks the credential alone first (`check`), as before.
     Nothing is answered for him before his credential is known good: `settle` raises otherwise.
 
@@ -196,14 +196,14 @@ class UncheckedCaller(SimpleLazyObject):
 def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
     """`db.compiled_rows` (`objects`: `db.compiled_objects`) for a query filtered or annotated
     by `permissions` for `user`: `build` takes the user as `user`; the SQL is compiled once per
-    kind of user. Nobody sees anything: no query.
+    kind of user. Nobody sees anything: no query. `one`: the query finds at most one row.
 
-    `one`: the query finds at most one row; for an `UncheckedCaller` it then also checks his
-    credential, in the same statement (PostgreSQL), compiled for an ordinary user: a superuser's
-    answer, which can differ (capabilities, rows he sees without grants), is asked again."""
+    For an `UncheckedCaller` the query also checks his credential, in the same statement
+    (PostgreSQL), compiled for an ordinary user: a superuser's answer, which can differ
+    (capabilities, rows he sees without grants), is asked again with his own."""
     if isinstance(user, UncheckedCaller):
-        if one and not user.checked and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
-            row, found = compiled_with_caller(user.credential_query, (*key, "user"), build, objects=objects,
+        if not user.checked and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+            row, found = compiled_with_caller(user.credential_query, (*key, "user"), build, objects=objects, one=one,
                                               user=get_user_model()(pk=0, is_active=True), **values)
             if _principal_kind(user.settle(row)) == "user":
                 return found

@@ -156,3 +156,46 @@ def test_an_unchecked_caller_checks_his_token_before_anything_else(world):
     caller = _unchecked(world.eve)
     assert caller.username == "eve" and caller.checked  # any attribute checks it on its own
     assert selectors.registry_model_row(caller, IRIS)["full_name"] == IRIS
+
+
+SEARCHES = [
+    ("registered-models/search", {"max_results": 2}),
+    ("registered-models/search", {"max_results": 1, "order_by": "name DESC"}),
+    ("registered-models/search", {"filter": "name LIKE 'prod.%'", "max_results": 1}),
+    ("model-versions/search", {"filter": f"name = '{IRIS}'", "max_results": 1}),
+    ("model-versions/search", {"filter": "name LIKE '%iris%'", "max_results": 1, "order_by": "version_number ASC"}),
+]
+
+
+@pytest.mark.parametrize("path,params", SEARCHES)
+@pytest.mark.parametrize("who", ["tom", "alice", "admin"])
+def test_a_search_checks_its_token_in_its_own_statement_and_keeps_its_order(world, path, params, who):
+    """Every page, in order, as HTTP basic gets it (the token's statement numbers the rows to
+    keep the search's order); one statement per page on PostgreSQL for a user who is not a
+    superuser."""
+    for name in ("iris_b", "iris_a"):  # tom reads every model of the schema, alice owns these
+        model = services.model_create(actor=world.alice, schema=world.ml_team, name=name, description=name)
+        services.version_create(actor=world.alice, model=model, source="runs:/x/model")
+    user = getattr(world, who)
+    token, basic = _client(user), APIClient()
+    basic.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{who}:{who}-pass-123".encode()).decode())
+    token.get(MLFLOW + path, params)  # the connection's first-request set-up
+    pages, page_params = 0, dict(params)
+    while True:
+        got, queries = _get(token, MLFLOW + path, page_params)
+        assert got.status_code == 200, got.content
+        assert got.json() == basic.get(MLFLOW + path, page_params).json()
+        if FOLDED and who != "admin":
+            assert queries == 1
+        pages += 1
+        if not got.json().get("next_page_token"):
+            break
+        page_params["page_token"] = got.json()["next_page_token"]
+    assert pages >= 2
+
+
+def test_a_search_with_a_bad_token_is_a_401(world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + "1" * 40)
+    for path, params in SEARCHES:
+        assert client.get(MLFLOW + path, params).status_code == 401
