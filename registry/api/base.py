@@ -52,7 +52,7 @@ class ApiView(APIView):
     content_negotiation_class = JSONOnly
 
     def perform_authentication(self, request):
-        """A GET with a Bearer token, on PostgreSQL: the read's own query checks the token
+        """A GET with a Bearer token, on PostgreSQL: the read's own statement checks the token
         (`BearerTokenAuthentication.unchecked`, `permissions.UncheckedCaller`), one round trip
         fewer. No answer leaves before the token is checked (`finalize_response`): a bad one is
         a 401 whatever the view answered, as if it had been checked first."""
