@@ -610,6 +610,11 @@ def copy_benchmark(args, tmp, env, ours):
 
     settle(False)
     register_s, version = job(f"{CATALOG}.big", {"source": big["source"], "model_id": big["model_id"]})
+    # `cp` copies the very files the copy jobs read: the registered version's, not the logged
+    # model's (same bytes, but other blocks on the disk, written another way).
+    directory = Path(subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "versiondir", f"{CATALOG}.big",
+                                     str(version)], env=env, cwd=ROOT, check=True, capture_output=True,
+                                    text=True).stdout.strip())
     total = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
     mb = total / 1e6
     print(f"\nCopy throughput, a {mb / 1000:.2f} GB version (wall time from the API call until READY; "

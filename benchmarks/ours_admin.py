@@ -5,6 +5,7 @@ benchmark's own DATABASE_URL / VAR_DIR in the environment; never against a real 
     python benchmarks/ours_admin.py bulk CATALOG MODELS VERSIONS SOURCE
     python benchmarks/ours_admin.py jobs SINCE_ISO         → JSON: register jobs since then
     python benchmarks/ours_admin.py bigfile MODEL_ID BYTES → writes a file into a logged model
+    python benchmarks/ours_admin.py versiondir NAME VERSION → the directory of a version's files
 """
 
 import json
@@ -101,5 +102,14 @@ def bigfile(model_id, size):
     print(directory)
 
 
+def versiondir(name, version):
+    """Where the version's files are: the files a copy job of it reads (`cp` copies these)."""
+    from registry import storage
+
+    found = ModelVersion.objects.get(model__full_name=name, version=int(version))
+    print(storage.artifact_storage().path(storage.version_prefix(found.pk)))
+
+
 if __name__ == "__main__":
-    {"setup": setup, "bulk": bulk, "jobs": jobs, "bigfile": bigfile}[sys.argv[1]](*sys.argv[2:])
+    {"setup": setup, "bulk": bulk, "jobs": jobs, "bigfile": bigfile, "versiondir": versiondir}[sys.argv[1]](
+        *sys.argv[2:])
