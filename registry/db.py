@@ -243,11 +243,12 @@ class _Compiled:
             parts.append(piece)
         query = "".join(parts)
         if ordered:
-            # row_number() over the rows as the query gives them (no window order: no sort).
-            query = f'SELECT "q".*, row_number() OVER () AS "n" FROM ({query}) AS "q"'
+            # row_number() over the rows as the query gives them (no window order: no sort),
+            # under a name no values() column takes.
+            query = f'SELECT "q".*, row_number() OVER () AS "__ordinal" FROM ({query}) AS "q"'
         columns = ", ".join(f'"c{i}"' for i in range(len(caller.columns)))
         return (f'SELECT "caller".*, "found".* FROM ({caller.sql}) AS "caller" ({columns}) '
-                f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."n"' if ordered else ""))
+                f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."__ordinal"' if ordered else ""))
 
     def _convert(self, connection, rows):
         if not self.converters:
