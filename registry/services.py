@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -339,21 +338,16 @@ def alias_set(*, actor, model, alias, version):
     alias = names.validate_alias(alias)
     number = names.validate_version_number(version)
     with transaction.atomic():
-        # A model's aliases change one at a time (the limit below; two writers creating one
-        # alias). The lock is its own statement: a statement that waited for it still reads the
-        # other tables as they were when it began, so it would miss an alias created meanwhile.
         RegisteredModel.objects.select_for_update().only("id").get(pk=model.pk)
-        # The target version and the alias as it is now, if it exists, in one statement (two
-        # before: on a VM where a round trip costs 0.2 ms and an ORM query ~1 ms, they count).
-        existing = Alias.objects.filter(model=model, name__iexact=alias).order_by()
-        target = ModelVersion.objects.filter(model=model, version=number).annotate(
-            alias_id=Subquery(existing.values("pk")[:1]), alias_name=Subquery(existing.values("name")[:1]),
-            alias_version=Subquery(existing.values("version__version")[:1])).first()
+        target = ModelVersion.objects.filter(model=model, version=number).first()
         if target is None:
             raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
-        if target.alias_id is not None:
-            before = {"alias": target.alias_name, "version": target.alias_version}
-            Alias.objects.filter(pk=target.alias_id).update(version=target, name=alias, updated_at=timezone.now())
+        existing = Alias.objects.select_related("version").filter(model=model, name__iexact=alias).first()
+        if existing:
+            before = {"alias": existing.name, "version": existing.version.version}
+            existing.version = target
+            existing.name = alias
+            existing.save(update_fields=["version", "name", "updated_at"])
         else:
             before = None
             if Alias.objects.filter(model=model).count() >= _limit("MAX_ALIASES_PER_MODEL"):
