@@ -157,7 +157,7 @@ class _Compiled:
         if any(str(marker) in sql for marker in by_marker):
             raise AssertionError(f"compiled {key}: a value was written into the SQL text")
         self.sql, self.params, self.using = sql, tuple(params), using
-        self._folded = {}  # caller's SQL → this query LATERAL to it (`fetch_with_caller`)
+        self._folded = {}  # (caller's SQL, …) → this query LATERAL to it (`fetch_with_caller`)
         self.hand_written = queryset is None
         if self.hand_written:
             return
@@ -211,11 +211,11 @@ class _Compiled:
         if self.hand_written or caller.hand_written:
             raise AssertionError("compiled: hand-written SQL has no columns to read rows by")
         connection = connections[using]
-        variant = (caller.sql, offset is not None, ordered)
-        sql = self._folded.get(variant)
-        if sql is None:
-            sql = self._folded[variant] = self._fold(caller, name, offset is not None, ordered)
-        dropped = {i for i, slot, _ in self.slots if slot == name}
+        variant = (caller.sql, name, offset is not None, ordered)
+        folded = self._folded.get(variant)
+        if folded is None:
+            folded = self._folded[variant] = self._fold(caller, name, offset is not None, ordered)
+        sql, dropped = folded
         params = [*caller.params_for(caller_values), *(
             p for i, p in enumerate(self.params_for(values)) if i not in dropped)]
         if offset is not None:
@@ -228,6 +228,7 @@ class _Compiled:
         return list(rows[0][:width]), self._convert(connection, found)
 
     def _fold(self, caller, name, offset, ordered):
+        """(the SQL of `fetch_with_caller`, the positions of `name`'s parameters it drops)."""
         if connections[caller.using].vendor != "postgresql":
             raise AssertionError("compiled: LATERAL needs PostgreSQL")
         if offset and self.offset_sql is None:
@@ -248,7 +249,8 @@ class _Compiled:
             query = f'SELECT "q".*, row_number() OVER () AS "__ordinal" FROM ({query}) AS "q"'
         columns = ", ".join(f'"c{i}"' for i in range(len(caller.columns)))
         return (f'SELECT "caller".*, "found".* FROM ({caller.sql}) AS "caller" ({columns}) '
-                f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."__ordinal"' if ordered else ""))
+                f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."__ordinal"' if ordered else ""),
+                dropped)
 
     def _convert(self, connection, rows):
         if not self.converters:

@@ -42,9 +42,10 @@ class BearerTokenAuthentication(TokenAuthentication):
         return self._user_from([*rows[0].values()] if rows else None), key  # request.auth: the key
 
     def unchecked(self, request):
-        """The caller of a request with a well-formed `Bearer <token>` header, as an
-        `UncheckedCaller` whose token the read's own query checks (`permissions.compiled_for`);
-        None otherwise (DRF's path then answers the precise 401)."""
+        """(caller, token) for a request with a well-formed `Bearer <token>` header, as DRF's
+        `authenticate` gives (user, auth), the caller an `UncheckedCaller` whose token the
+        read's own statement checks (`permissions.compiled_for`); None otherwise (DRF's path
+        then answers the precise 401)."""
         from registry.permissions import UncheckedCaller
 
         parts = get_authorization_header(request).split()
@@ -54,7 +55,7 @@ class BearerTokenAuthentication(TokenAuthentication):
             key = parts[1].decode()
         except UnicodeError:
             return None
-        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from)
+        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from), key
 
     def _query(self, key):
         """(key, build, values) of the token's query: its user's `_fields()`, id first."""

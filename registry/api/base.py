@@ -59,21 +59,19 @@ class ApiView(APIView):
         authenticators = request.authenticators
         if request.method == "GET" and authenticators and connection.vendor == "postgresql":
             first = authenticators[0]
-            caller = first.unchecked(request) if isinstance(first, BearerTokenAuthentication) else None
-            if caller is not None:
-                request.user, request.auth = caller, caller.credential_query[2]["key"]
+            found = first.unchecked(request) if isinstance(first, BearerTokenAuthentication) else None
+            if found is not None:
+                request.user, request.auth = found
                 return
         super().perform_authentication(request)
 
-    def check_permissions(self, request):
-        # IsAuthenticated holds for an unchecked caller by the time anything is answered.
-        unchecked = self._unchecked(request)
-        for permission in self.get_permissions():
-            if unchecked and isinstance(permission, IsAuthenticated):
-                continue
-            if not permission.has_permission(request, self):
-                self.permission_denied(request, message=getattr(permission, "message", None),
-                                       code=getattr(permission, "code", None))
+    def get_permissions(self):
+        # IsAuthenticated holds for an unchecked caller by the time anything is answered (and
+        # asking it would check the token on its own).
+        permissions = super().get_permissions()
+        if self._unchecked(getattr(self, "request", None)):
+            return [p for p in permissions if not isinstance(p, IsAuthenticated)]
+        return permissions
 
     def finalize_response(self, request, response, *args, **kwargs):
         if self._unchecked(request):  # the view answered without a query that checked it
