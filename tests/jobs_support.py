@@ -42,11 +42,11 @@ def use_test_queue():
     app.conf.task_default_queue = QUEUE
 
 
-def purge_test_queue():
+def purge_test_queue(queue=QUEUE):
     if state["redis"]:
         import redis
 
-        redis.Redis.from_url(TEST_BROKER).delete(QUEUE)
+        redis.Redis.from_url(TEST_BROKER).delete(queue)
 
 
 def require_redis():

@@ -163,7 +163,11 @@ def test_a_worker_killed_mid_copy_never_leaves_a_ready_version_with_wrong_files(
 
 def test_the_sweep_fails_a_job_lost_too_often_with_a_reason(world, artifacts):
     js.write_model_source(SOURCE)
-    version, job = _register(world)
+    # Queued where no worker listens: the module's worker, if started, must not run the job
+    # while this test rewrites it into a lost one.
+    with js.queue_of_its_own(f"{js.QUEUE}-unheard") as queue:
+        version, job = _register(world)
+    js.purge_test_queue(queue)
     Job.objects.filter(pk=job.pk).update(
         state=Job.RUNNING, attempts=3, lease="gone", heartbeat_at=job.created_at
     )
