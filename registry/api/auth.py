@@ -26,7 +26,7 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     Every API call starts here: the token and its user are read by SQL compiled once
     (`registry.db.compiled_rows`) instead of DRF's lookup, which Django assembled anew on each
-    call — or, for a GET on PostgreSQL, by the statement of the read itself (`unchecked`). Same rule as DRF's: an unknown token or an inactive user is refused."""
+    call — or, on PostgreSQL, by the statement of the request's first read itself (`unchecked`). Same rule as DRF's: an unknown token or an inactive user is refused."""
 
     keyword = "Bearer"
 

@@ -52,12 +52,16 @@ class ApiView(APIView):
     content_negotiation_class = JSONOnly
 
     def perform_authentication(self, request):
-        """A GET with a Bearer token, on PostgreSQL: the read's own statement checks the token
-        (`BearerTokenAuthentication.unchecked`, `permissions.UncheckedCaller`), one round trip
-        fewer. No answer leaves before the token is checked (`finalize_response`): a bad one is
-        a 401 whatever the view answered, as if it had been checked first."""
+        """A Bearer token, on PostgreSQL: the first read of the request checks the token in its
+        own statement (`BearerTokenAuthentication.unchecked`, `permissions.UncheckedCaller`),
+        one round trip fewer. Writes too: every write reads the object it changes (folded) or
+        asks the caller's privileges (`permissions.require`, which checks the token on its
+        own) before it changes anything, and an unchecked caller whose token failed raises 401
+        at whatever touches him. No answer leaves before the token is checked
+        (`finalize_response`): a bad one is a 401 whatever the view answered, as if it had
+        been checked first."""
         authenticators = request.authenticators
-        if request.method == "GET" and authenticators and connection.vendor == "postgresql":
+        if authenticators and connection.vendor == "postgresql":
             first = authenticators[0]
             found = first.unchecked(request) if isinstance(first, BearerTokenAuthentication) else None
             if found is not None:
