@@ -9,10 +9,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit, names
+from .db import compiled_objects, compiled_rows
 from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from .models import (
     PRIVILEGE_CODENAMES,
@@ -224,8 +227,11 @@ def _validated_tags(tags):
 
 def _tag_set(actor, obj, table, owner_kw, key, value):
     key, value = names.validate_tag(key, value)
+    (owner_field, owner), = owner_kw.items()
     with transaction.atomic():
-        existing = table.objects.select_for_update().filter(key=key, **owner_kw).first()
+        existing = next(iter(compiled_objects(
+            ("tag-for-update", table), lambda owner, key: table.objects.select_for_update().filter(
+                **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
         if existing is None and table.objects.filter(**owner_kw).count() >= _limit("MAX_TAGS_PER_OBJECT"):
             raise InvalidInput(
                 f"{obj.full_name} already has {_limit('MAX_TAGS_PER_OBJECT')} tags, the most allowed; "
@@ -338,16 +344,16 @@ def alias_set(*, actor, model, alias, version):
     alias = names.validate_alias(alias)
     number = names.validate_version_number(version)
     with transaction.atomic():
-        RegisteredModel.objects.select_for_update().only("id").get(pk=model.pk)
-        target = ModelVersion.objects.filter(model=model, version=number).first()
+        # The target version, with the model's row locked (one writer of its aliases at a time),
+        # in one statement; the alias is read after the lock is held.
+        target = next(iter(compiled_objects(("alias-target",), _alias_target, model=model.pk, number=number)), None)
         if target is None:
             raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
-        existing = Alias.objects.select_related("version").filter(model=model, name__iexact=alias).first()
+        existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
         if existing:
-            before = {"alias": existing.name, "version": existing.version.version}
-            existing.version = target
-            existing.name = alias
-            existing.save(update_fields=["version", "name", "updated_at"])
+            existing = existing[0]
+            before = {"alias": existing["name"], "version": existing["number"]}
+            Alias.objects.filter(pk=existing["id"]).update(version=target, name=alias, updated_at=timezone.now())
         else:
             before = None
             if Alias.objects.filter(model=model).count() >= _limit("MAX_ALIASES_PER_MODEL"):
@@ -358,6 +364,17 @@ def alias_set(*, actor, model, alias, version):
             Alias.objects.create(model=model, version=target, name=alias)
         audit.record(actor, "set_alias", model, before=before, after={"alias": alias, "version": number})
     return target
+
+
+def _alias_target(model, number):
+    return ModelVersion.objects.select_related("model").select_for_update(of=("model",)).filter(
+        model_id=model, version=number)[:1]
+
+
+def _alias_named(model, alias):
+    # As the unique constraint compares names (lower-cased by the database).
+    return Alias.objects.alias(lowered=Lower("name")).filter(model_id=model, lowered=Lower(Value(alias))).values(
+        "id", "name", number=F("version__version"))[:1]
 
 
 def alias_delete(*, actor, model, alias):
