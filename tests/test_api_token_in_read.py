@@ -214,8 +214,8 @@ def _fingerprint():
 
 
 def _writes(world):
-    """(method, path, body) of the MLflow API's writes, each one that alice's token may make, in
-    an order in which each succeeds."""
+    """(method, path, body) of the MLflow API's writes (paths under it) and Unity Catalog's, each
+    one that alice's token may make, in an order in which each succeeds."""
     alice = _client(world.alice)
     experiment = alice.post(MLFLOW + "experiments/create", {"name": "token-writes"}, format="json").json()
     run = alice.post(MLFLOW + "runs/create", {"experiment_id": experiment["experiment_id"]}, format="json").json()
@@ -238,12 +238,18 @@ def _writes(world):
         ("post", "runs/update", {"run_id": run_id, "status": "FINISHED"}),
         ("post", "runs/delete", {"run_id": run_id}),
         ("post", "registered-models/rename", {"name": IRIS, "new_name": "prod.ml_team.iris2"}),
-        ("delete", "registered-models/delete", {"name": "prod.ml_team.iris2"}),
+        # Unity Catalog's writes
+        ("post", UC + "models", {"catalog_name": "prod", "schema_name": "ml_team", "name": "uc_fresh"}),
+        ("patch", UC + "models/prod.ml_team.iris2", {"comment": "changed"}),
+        ("patch", UC + "models/prod.ml_team.iris2/versions/2", {"comment": "changed"}),
+        ("patch", UC + "permissions/registered_model/prod.ml_team.iris2",
+         {"changes": [{"principal": "tom", "add": ["EXECUTE"]}]}),
+        ("delete", UC + "models/prod.ml_team.iris2", {}),
     ]
 
 
 def test_a_write_with_a_bad_token_or_an_inactive_user_is_a_401_and_changes_nothing(world):
-    writes = _writes(world)
+    writes = [(method, path if path.startswith(UC) else MLFLOW + path, body) for method, path, body in _writes(world)]
     inactive = _client(world.gina)
     world.gina.is_active = False
     world.gina.save()
@@ -252,11 +258,11 @@ def test_a_write_with_a_bad_token_or_an_inactive_user_is_a_401_and_changes_nothi
     before = _fingerprint()
     for method, path, body in writes:
         for client in (bad, inactive):
-            response = getattr(client, method)(MLFLOW + path, body, format="json")
+            response = getattr(client, method)(path, body, format="json")
             assert response.status_code == 401, (path, response.status_code, response.content)
     assert _fingerprint() == before
     for method, path, body in writes:  # each would have changed something with a good token
-        response = getattr(_client(world.alice), method)(MLFLOW + path, body, format="json")
+        response = getattr(_client(world.alice), method)(path, body, format="json")
         assert response.status_code == 200, (path, response.content)
     assert _fingerprint() != before
 
