@@ -459,6 +459,9 @@ def run_benchmark(args, tmp, env, ours, theirs):
     floor_op = ("GET", "benchmark/no-op", lambda i: {"name": model_name(0)}, True)
     floor = summary(_floor(ours, floor_op, args.requests, 20, 200))
     old_floor = summary(_floor(ours, ("GET", "benchmark/unknown", floor_op[2], True), args.requests, 20, 404))
+    # Below the floor: the server and Django alone, then with one database round trip.
+    bare = summary(_floor(ours, ("GET", "benchmark/bare", floor_op[2], True), args.requests, 20, 200))
+    one_query = summary(_floor(ours, ("GET", "benchmark/one-query", floor_op[2], True), args.requests, 20, 200))
     scale = f"{n_models} × {n_versions}" if not args.large else "1,000 × 100 (+ workload)"
     print_table(f"MLflow REST operations, {scale} versions, interleaved (request by request between the two "
                 f"servers); latency ms, throughput req/s; thr x = ours/mlflow", rows, names)
@@ -466,7 +469,9 @@ def run_benchmark(args, tmp, env, ours, theirs):
                 b2b_rows, names)
     print(f"\nNo-op floor on our stack, back to back (GET {PREFIX}benchmark/no-op: middleware + DRF + token"
           f" auth + JSON {{}}): p50 {floor[0]:.2f} ms, p95 {floor[1]:.2f} ms, {floor[2]:.0f} req/s"
-          f"\n  (an unknown endpoint's JSON 404, the floor before round 9: p50 {old_floor[0]:.2f} ms)")
+          f"\n  (an unknown endpoint's JSON 404, the floor before round 9: p50 {old_floor[0]:.2f} ms)"
+          f"\n  below it: a plain Django view, no DRF, no token, no query (gunicorn + API middleware): p50 "
+          f"{bare[0]:.2f} ms; the same with one PostgreSQL round trip (SELECT 1): p50 {one_query[0]:.2f} ms")
     for name, op in ops.items():
         if op[3]:
             print(f"  {name:36} p50 / floor p50 = {b2b[name]['ours'][0] / floor[0]:.2f} back to back"
