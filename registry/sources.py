@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from django.db import transaction
 
-from . import names, selectors, services, storage, tracking
+from . import jobs, names, selectors, services, storage, tracking
 from .db import compiled_rows
 from .errors import InvalidInput, NotFound
 from .models import ModelVersion, RunInput
@@ -230,17 +230,7 @@ def version_register(*, actor, model, source, run_id="", model_id="", run_link="
         if not isinstance(item, dict):
             raise InvalidInput("Each tag must be an object {key, value}.")
         names.validate_tag(item.get("key"), item.get("value"))
-    try:
-        from . import jobs
-    except ImportError:  # pragma: no cover — before issue 3's jobs module exists
-        jobs = None
     with transaction.atomic():
-        if jobs is None:
-            # JOBS CALL SITE: without the jobs module the version stays PENDING_REGISTRATION.
-            return services.version_create(
-                actor=actor, model=model, source=source, run_id=resolved.run_id, run_link=run_link or "",
-                description=description or "", tags=tags,
-            )
         if resolved.failure:
             return services.version_create(
                 actor=actor, model=model, source=source, run_link=run_link or "", description=description or "",
