@@ -159,7 +159,8 @@ class UncheckedCaller(SimpleLazyObject):
     """The user of a request whose credential (an API token) is not checked yet.
 
     The first query compiled for him (`compiled_for`: the MLflow reads and searches, the
-    getters) checks it in the same statement on PostgreSQL: the credential's query finds the
+    getters, and so a write's read of the object it changes) checks it in the same statement on
+    PostgreSQL: the credential's query finds the
     user, the read runs for his id, one round trip instead of two. Anything else that looks at
     him (an attribute, another query) checks the credential alone first (`check`), as before.
     Nothing is answered for him before his credential is known good: `settle` raises otherwise.

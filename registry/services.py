@@ -230,7 +230,7 @@ def _tag_set(actor, obj, table, owner_kw, key, value):
     (owner_field, owner), = owner_kw.items()
     with transaction.atomic():
         existing = next(iter(compiled_objects(
-            ("tag-for-update", table), lambda owner, key: table.objects.select_for_update().filter(
+            ("tag-for-update", table, owner_field), lambda owner, key: table.objects.select_for_update().filter(
                 **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
         if existing is None and table.objects.filter(**owner_kw).count() >= _limit("MAX_TAGS_PER_OBJECT"):
             raise InvalidInput(
@@ -372,7 +372,8 @@ def _alias_target(model, number):
 
 
 def _alias_named(model, alias):
-    # As the unique constraint compares names (lower-cased by the database).
+    """The alias of `model` named `alias` in any case (as its unique constraint compares names:
+    lower-cased by the database): its id, name and version number. For moving and deleting."""
     return Alias.objects.alias(lowered=Lower("name")).filter(model_id=model, lowered=Lower(Value(alias))).values(
         "id", "name", number=F("version__version"))[:1]
 
@@ -382,11 +383,12 @@ def alias_delete(*, actor, model, alias):
     if not isinstance(alias, str) or not alias:
         raise InvalidInput("The alias must not be empty.")
     with transaction.atomic():
-        existing = Alias.objects.select_related("version").filter(model=model, name__iexact=alias).first()
-        if existing is None:
+        existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
+        if not existing:
             return
-        existing.delete()
-        audit.record(actor, "delete_alias", model, before={"alias": existing.name, "version": existing.version.version})
+        existing = existing[0]
+        Alias.objects.filter(pk=existing["id"]).delete()
+        audit.record(actor, "delete_alias", model, before={"alias": existing["name"], "version": existing["number"]})
 
 
 # --- Grants and ownership -------------------------------------------------------------------
