@@ -14,7 +14,7 @@ def add_domain_error(form, exc, default_field=None):
     field = default_field
     lowered = message.lower()
     for name in form.fields:
-        if f"tag {name}" in lowered or lowered.startswith(name):
+        if f"tag {name}" in lowered or lowered.startswith((name, f"parameter '{name}'")):
             field = name
             break
     if field not in form.fields:

@@ -2,6 +2,8 @@
 403 (or 404 when the object is invisible) and change nothing; bad input comes back as a field
 error (400) with what was typed kept."""
 
+import re
+
 from django.urls import reverse
 
 from registry.models import Alias, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema
@@ -156,15 +158,17 @@ def test_an_alias_set_from_the_version_page_returns_there(client, world):
 
 def test_bad_aliases_are_field_errors(client, world):
     c = as_user(client, world.alice)
-    for alias, version, message in [
-        ("latest", "1", "is reserved"),
-        ("v3", "1", "is reserved"),
-        ("Good", "99", "not found"),
-        ("bad alias", "1", "only letters"),
+    for alias, version, field, message in [
+        ("latest", "1", "alias", "is reserved"),
+        ("v3", "1", "alias", "is reserved"),
+        ("Good", "99", "version", "not found"),
+        ("Good", "x", "version", "version"),
+        ("bad alias", "1", "alias", "only letters"),
     ]:
         response = c.post(E_IRIS + "alias/", {"alias": alias, "version": version})
         assert response.status_code == 400, alias
-        assert message in response.content.decode(), alias
+        error = re.search(rf'id="alias_{field}-error"[^>]*>([^<]*)<', response.content.decode())
+        assert error and message in error.group(1), (alias, version)
     assert Alias.objects.filter(model=world.iris).count() == 1
 
 
