@@ -10,6 +10,8 @@ subqueries on guardian's direct-foreign-key tables), so list pages filter in the
 query, and a single object's capabilities come back as annotations on the query that loads it.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Case, Exists, IntegerField, OuterRef, Q, Value, When
@@ -205,7 +207,7 @@ def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
     if isinstance(user, UncheckedCaller):
         if not user.checked and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
             row, found = compiled_with_caller(user.credential_query, (*key, "user"), build, objects=objects, one=one,
-                                              user=get_user_model()(pk=0, is_active=True), **values)
+                                              user=_some_user(), **values)
             if _principal_kind(user.settle(row)) == "user":
                 return found
         user = user.resolve()
@@ -214,6 +216,12 @@ def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
         return []
     run = compiled_objects if objects else compiled_rows
     return run((*key, kind), build, user=user, **values)
+
+
+@cache
+def _some_user():
+    """An ordinary active user, for `compiled_for` to compile by (the caller's row supplies the id)."""
+    return get_user_model()(pk=0, is_active=True)
 
 
 def _owns_at(user, prefix):

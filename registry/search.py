@@ -471,12 +471,14 @@ def _shape(grammar, clauses):
     return tuple(shape), values, named
 
 
-def compiled_search(key, base, grammar, *, user, filter_string="", order=None, page_token=None, size):
+def compiled_search(key, base, grammar, *, user, filter_string="", order=None, page_token=None, size, clauses=None):
     """`search` over the values() queryset `base(user)` for `user`, its SQL compiled once per kind
-    of user and shape of search (`key` names `base`): (rows, next page token or None)."""
+    of user and shape of search (`key` names `base`): (rows, next page token or None).
+    `clauses`: `filter_string` already parsed, by a caller that needed them first."""
     from .permissions import compiled_for
 
-    clauses = parse_filter(filter_string)
+    if clauses is None:
+        clauses = parse_filter(filter_string)
     fields = order_by(grammar, order)
     offset = decode_token(page_token)
     found = _shape(grammar, clauses)

@@ -422,7 +422,7 @@ def registry_version_search(user, *, filter_string, order, page_token, size):
     key, base = ("mlflow-versions-named", lambda u: _mlflow_versions(_versions_row_by_row(u))) if by_name else (
         "mlflow-versions", registry_versions)
     rows, token = search.compiled_search((key,), base, search.VERSION_GRAMMAR, user=user, filter_string=filter_string,
-                                         order=order, page_token=page_token, size=size)
+                                         order=order, page_token=page_token, size=size, clauses=clauses)
     return registry_version_rows(rows), token
 
 
