@@ -295,10 +295,15 @@ def test_model_search_shows_each_models_newest_version(shelf, world):
     v2 = ModelVersion.objects.get(model=world.iris, version=2)
     for key in ("zeta", "Alpha", "beta"):  # the newest version's own tags, sorted as MLflow sorts them
         services.version_tag_set(actor=world.alice, version=v2, key=key, value=f"{key} value")
+    # Its aliases, sorted, and no other version's (they are read off the model's alias list).
+    for alias, number in (("zz", "2"), ("Alpha2", "2"), ("older", "1"), ("Before", "1")):
+        services.alias_set(actor=world.alice, model=world.iris, alias=alias, version=number)
     response = as_user("admin").get("registered-models/search", {"max_results": 100})
     by_name = {m["name"]: m for m in response.json()["registered_models"]}
     assert [v["version"] for v in by_name[P + "iris"]["latest_versions"]] == ["2"]
-    assert by_name[P + "iris"]["latest_versions"][0]["aliases"] == ["Champion"]
+    assert by_name[P + "iris"]["latest_versions"][0]["aliases"] == ["Alpha2", "Champion", "zz"]
+    own = as_user("admin").get("model-versions/get", {"name": P + "iris", "version": "2"}).json()["model_version"]
+    assert by_name[P + "iris"]["latest_versions"][0] == own
     assert by_name[P + "iris"]["latest_versions"][0]["tags"] == [
         {"key": k, "value": f"{k} value"} for k in ("Alpha", "beta", "zeta")
     ]
