@@ -51,6 +51,7 @@ def login(page, username, password):
 
 
 def test_owner_edits_tags_aliases_and_deletes_a_version(page, world, transactional_db):
+    sync_api = pytest.importorskip("playwright.sync_api")
     login(page, "alice", "alice-pass-123")
     # Browse to the model through the tree.
     page.click("nav.sidebar >> text=prod")
@@ -100,6 +101,17 @@ def test_owner_edits_tags_aliases_and_deletes_a_version(page, world, transaction
     page.wait_for_selector("#aliases .chip-key:has-text('@Shadow')")
     assert "7 of 10 left" not in page.inner_text("#aliases")  # Champion + Shadow → 8 left
     assert "8 of 10 left" in page.inner_text("#aliases")
+    # A version that does not exist: the error under Version, the form open on that field.
+    page.click("#aliases summary")
+    page.fill("#alias_alias", "Ghost")
+    page.fill("#alias_version", "99")
+    page.click("#aliases .popover-body button[type=submit]")
+    page.wait_for_selector("#alias_version-error")
+    assert "version=99) not found" in page.inner_text("#alias_version-error")
+    assert page.locator("#alias_alias-error").count() == 0
+    sync_api.expect(page.locator("#alias_version")).to_be_focused()
+    assert page.locator("#aliases .chip-key:has-text('@Ghost')").count() == 0
+    page.keyboard.press("Escape")
     page.click("button[aria-label='Remove alias Shadow']")
     page.wait_for_selector("#aliases .chip-key:has-text('@Shadow')", state="detached")
 

@@ -77,7 +77,9 @@
     var d = event.target;
     if (d.matches && d.matches("details.menu, details.popover") && d.open) {
       closeMenus(d);
-      var first = d.querySelector("input:not([type=hidden]), textarea, select");
+      // A form sent back with errors opens on its first invalid field, else on its first field.
+      var first = d.querySelector("[aria-invalid=true]") ||
+        d.querySelector("input:not([type=hidden]), textarea, select");
       if (first && d.classList.contains("popover")) first.focus();
     }
   }, true);
