@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import services, storage
-from .db import reused_plans
+from .db import compiled_objects, reused_plans
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
 from .permissions import OWNER, filter_holding, require
@@ -228,8 +228,14 @@ def job_claim(job_id):
     if not claimed:
         return None
     # What the run reads, in this one query: the version it makes (and its model, for the
-    # audit's name) and a copy's source. Not the creator: no run reads it.
-    return Job.objects.select_related("version__model", "source_version__model").get(pk=job_id)
+    # audit's name) and a copy's source. Not the creator: no run reads it. Compiled once: Django
+    # took ~0.5 ms to assemble this two-chain select_related for every job.
+    found = compiled_objects(("job-claimed",), _claimed, job=int(job_id))
+    return found[0] if found else None
+
+
+def _claimed(job):
+    return Job.objects.select_related("version__model", "source_version__model").filter(pk=job)[:1]
 
 
 class Progress:

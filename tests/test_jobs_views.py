@@ -250,6 +250,24 @@ def test_the_jobs_page_lists_my_jobs_newest_first(client, world, ready, artifact
     assert client.get(reverse("jobs")).status_code == 302
 
 
+def test_a_claimed_job_comes_with_what_its_run_reads(world, ready, django_assert_num_queries):
+    """job_claim's one read (compiled once) brings the version it makes with its model, and a
+    copy's source version with its model; a job claimed twice, or gone, is None."""
+    version, _ = ready
+    target, job = jobs.job_create_copy(actor=world.alice, source_version=version, target_model=world.iris)
+    claimed = jobs.job_claim(job.pk)
+    with django_assert_num_queries(0):
+        assert (claimed.version.pk, claimed.version.model.full_name) == (target.pk, world.iris.full_name)
+        assert (claimed.source_version.pk, claimed.source_version.model.full_name) == (version.pk, world.iris.full_name)
+        assert claimed.state == Job.RUNNING and claimed.lease and claimed.attempts == 1
+    assert jobs.job_claim(job.pk) is None  # already RUNNING
+    _, register = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    claimed = jobs.job_claim(register.pk)
+    with django_assert_num_queries(0):
+        assert claimed.source_version is None and claimed.version.model.pk == world.iris.pk
+    assert jobs.job_claim(10**9) is None
+
+
 def test_progress_writes_are_throttled(world, artifacts, monkeypatch):
     js.write_model_source(SOURCE)
     _, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
