@@ -182,8 +182,18 @@ class ModelVersion(models.Model):
         return f"{self.model.full_name} v{self.version}"
 
 
+class AliasQuerySet(models.QuerySet):
+    def named(self, name):
+        """Aliases called `name` in any case, compared as `alias_name_unique` compares names (the
+        database's LOWER): every lookup of an alias by its name goes through here, so a read
+        finds exactly the alias a write would collide with."""
+        return self.alias(lowered=Lower("name")).filter(lowered=Lower(models.Value(name)))
+
+
 class Alias(models.Model):
     """A named pointer to one version. Unique per model, case-insensitively."""
+
+    objects = AliasQuerySet.as_manager()
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")

@@ -6,7 +6,7 @@ import orjson
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, TextField, Value
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models.functions import Cast, Coalesce, Lower
+from django.db.models.functions import Cast, Coalesce
 
 from . import names
 from .errors import NotFound
@@ -91,7 +91,7 @@ def model_version_by_alias(model, alias):
     """The version `alias` points to, of a model the caller got through a getter."""
     from .errors import InvalidInput
 
-    obj = _version_of(model, aliases__name__iexact=alias or "")
+    obj = _version_of(model, pk=Subquery(Alias.objects.named(alias or "").filter(model=model).values("version_id")[:1]))
     if obj is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return obj
@@ -227,8 +227,8 @@ def search(user, text="", *, status=None, tag=None, alias=None, creator=None, ca
         model_qs = model_qs.filter(tags__key=key, **({"tags__value": value} if value else {})).distinct()
         version_qs = version_qs.filter(tags__key=key, **({"tags__value": value} if value else {})).distinct()
     if alias:
-        model_qs = model_qs.filter(aliases__name__iexact=alias).distinct()
-        version_qs = version_qs.filter(aliases__name__iexact=alias).distinct()
+        model_qs = model_qs.filter(Exists(Alias.objects.named(alias).filter(model=OuterRef("pk"))))
+        version_qs = version_qs.filter(Exists(Alias.objects.named(alias).filter(version=OuterRef("pk"))))
     if creator:
         model_qs = model_qs.filter(created_by__username=creator)
         version_qs = version_qs.filter(created_by__username=creator)
@@ -448,9 +448,7 @@ def registry_version_row(user, full_name, *, version=None, alias=None):
         # started from every alias of that name (`champion` of every model).
         rows = compiled_for(user, ("mlflow-alias",), lambda user, name, alias: _mlflow_versions(
             _versions_named(user, name).filter(pk=Subquery(
-                Alias.objects.annotate(lowered=Lower("name")).filter(
-                    model_id=_model_id_named(name),
-                    lowered=Lower(Value(alias))).order_by().values("version_id")[:1]
+                Alias.objects.named(alias).filter(model_id=_model_id_named(name)).order_by().values("version_id")[:1]
             ))), one=True, name=name, alias=str(alias or ""))
     if not rows:
         model = registry_model_get(user, full_name)  # each raises the precise error

@@ -9,8 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Lower
+from django.db.models import F
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -372,10 +371,9 @@ def _alias_target(model, number):
 
 
 def _alias_named(model, alias):
-    """The alias of `model` named `alias` in any case (as its unique constraint compares names:
-    lower-cased by the database): its id, name and version number. For moving and deleting."""
-    return Alias.objects.alias(lowered=Lower("name")).filter(model_id=model, lowered=Lower(Value(alias))).values(
-        "id", "name", number=F("version__version"))[:1]
+    """The alias of `model` named `alias` (`Alias.objects.named`): its id, name and version
+    number. For moving and deleting."""
+    return Alias.objects.named(alias).filter(model_id=model).values("id", "name", number=F("version__version"))[:1]
 
 
 def alias_delete(*, actor, model, alias):

@@ -58,6 +58,25 @@ def test_it_treats_alias_names_case_insensitively(world):
     assert not Alias.objects.filter(model=world.iris).exists()
 
 
+def test_every_lookup_by_alias_name_finds_the_alias_the_unique_constraint_would(world):
+    """'ſ' (long s) upper-cases to 'S' but lower-cases to itself: the constraint (LOWER) lets
+    's' and 'ſ' be two aliases, so every read and write must tell them apart as it does."""
+    services.alias_set(actor=world.alice, model=world.iris, alias="s", version=2)
+    services.alias_set(actor=world.alice, model=world.iris, alias="ſ", version=1)
+    assert Alias.objects.filter(model=world.iris).count() == 3  # Champion, s, ſ
+    for name, number in (("s", 2), ("S", 2), ("ſ", 1), ("champion", 2)):
+        assert selectors.model_version_by_alias(world.iris, name).version == number, name
+        assert selectors.version_by_alias(world.alice, world.iris.full_name, name).version == number, name
+        assert selectors.registry_version_row(world.alice, world.iris.full_name, alias=name)["version"] == number, name
+        _, versions = selectors.search(world.alice, alias=name)
+        assert [v.version for v in versions] == [number], name
+    services.alias_set(actor=world.alice, model=world.iris, alias="S", version=1)  # moves 's' only
+    assert dict(Alias.objects.filter(model=world.iris).values_list("name", "version__version")) == {
+        "Champion": 2, "S": 1, "ſ": 1}
+    services.alias_delete(actor=world.alice, model=world.iris, alias="ſ")
+    assert sorted(Alias.objects.filter(model=world.iris).values_list("name", flat=True)) == ["Champion", "S"]
+
+
 def test_it_refuses_an_alias_to_a_missing_version_and_keeps_the_old_target(world):
     for number in (3, 99, "7"):
         with pytest.raises(NotFound, match="version="):
