@@ -7,9 +7,10 @@ class RegistryError(Exception):
     uc_error_code = "INTERNAL_ERROR"
     status = 500
 
-    def __init__(self, message):
+    def __init__(self, message, *, field=None):
         super().__init__(message)
         self.message = message
+        self.field = field  # the parameter the error is about, when the raiser knows it
 
 
 class InvalidInput(RegistryError):

@@ -8,15 +8,18 @@ from .permissions import GRANTABLE
 
 
 def add_domain_error(form, exc, default_field=None):
-    """Put a domain error's message next to the field it is about (the messages name it)."""
+    """Put a domain error's message next to the field it is about: the one the error names
+    (`RegistryError.field`) if the form has it, else the one its message names, else
+    `default_field`."""
     message = getattr(exc, "message", str(exc))
     form.errors  # noqa: B018 - runs the form's own cleaning first, so add_error can follow
-    field = default_field
-    lowered = message.lower()
-    for name in form.fields:
-        if f"tag {name}" in lowered or lowered.startswith((name, f"parameter '{name}'")):
-            field = name
-            break
+    field = getattr(exc, "field", None)
+    if field not in form.fields:
+        field, lowered = default_field, message.lower()
+        for name in form.fields:
+            if f"tag {name}" in lowered or lowered.startswith(name):
+                field = name
+                break
     if field not in form.fields:
         field = None
     form.add_error(field, message)

@@ -87,10 +87,10 @@ def validate_version_number(value):
     else:
         text = str(value).strip() if value is not None else ""
         if not re.fullmatch(r"\d{1,9}", text):
-            raise InvalidInput(f"Parameter 'version' must be an integer, got '{str(value)[:40]}'.")
+            raise InvalidInput(f"Parameter 'version' must be an integer, got '{str(value)[:40]}'.", field="version")
         number = int(text)
     if number < 1:
-        raise InvalidInput(f"Parameter 'version' must be a positive integer, got '{value}'.")
+        raise InvalidInput(f"Parameter 'version' must be a positive integer, got '{value}'.", field="version")
     return number
 
 

@@ -347,7 +347,7 @@ def alias_set(*, actor, model, alias, version):
         # in one statement; the alias is read after the lock is held.
         target = next(iter(compiled_objects(("alias-target",), _alias_target, model=model.pk, number=number)), None)
         if target is None:
-            raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
+            raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found", field="version")
         existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
         if existing:
             existing = existing[0]

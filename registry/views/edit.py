@@ -167,8 +167,8 @@ def alias_set(request, catalog, schema, model):
             if back_to:
                 return redirect(reverse("version", args=[catalog, schema, model, back_to]) + "#aliases")
             return _back(obj, "aliases")
-        except (InvalidInput, NotFound) as exc:  # NotFound: no such version
-            forms.add_domain_error(form, exc, "version" if isinstance(exc, NotFound) else "alias")
+        except (InvalidInput, NotFound) as exc:
+            forms.add_domain_error(form, exc, "alias")
     if back_to:
         version = load(request.user, "version", catalog, schema, model, back_to)
         return browse.render_version(request, version, status=400, alias_form=form)
