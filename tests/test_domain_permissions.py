@@ -140,7 +140,9 @@ def assert_lists_agree(world):
         user = getattr(world, persona)
         for cls, action in ((RegisteredModel, "model.read"), (Schema, "schema.read"), (Catalog, "catalog.read"),
                             (ModelVersion, "model.read")):
-            listed = set(permissions.visible(user, cls.objects.all()))
+            rows = list(permissions.visible(user, cls.objects.all()))
+            listed = set(rows)
+            assert len(rows) == len(listed), (persona, cls)  # each row once, however many ways it is held
             for obj in cls.objects.all():
                 assert (obj in listed) is permissions.can(user, action, obj), (persona, obj)
             assert set(cls.objects.filter(permissions.q_visible(user, cls))) == listed, (persona, cls)
