@@ -439,6 +439,7 @@ def run_benchmark(args, tmp, env, ours, theirs):
         print(f"  {name:8} {seconds:7.2f} s   {count / seconds:7.1f} versions/s   ({kind}; the last create "
               f"answered at {answered[name]:.2f} s)")
     print(f"  ratio ours/mlflow (versions/s): {reg[theirs.name][0] / reg[ours.name][0]:.2f}")
+    analyze(env)
 
     if args.large:
         print("\nBulk rows for --large: 1,000 models × 100 versions in each server's tables…")
@@ -530,15 +531,24 @@ def _floor(server, op, n, warmup, expected):
     return lat
 
 
+def analyze(env):
+    """ANALYZE our database, as PostgreSQL's autovacuum does on a running server soon after
+    tables change. Where autovacuum is off (this machine's PostgreSQL), the workload's tables
+    would otherwise never get statistics and every plan would rest on default guesses — while
+    the 100,000-version point, analyzed after its bulk insert, would not: the two points of the
+    scale comparison were measured unlike each other before round 12."""
+    subprocess.run([str(BIN / "python"), "manage.py", "shell", "-v", "0", "-c",
+                    "from django.db import connection; connection.cursor().execute('ANALYZE')"],
+                   env=env, cwd=ROOT, check=True)
+
+
 def _bulk(tmp, env, n_models, n_versions, sources):
     t0 = time.perf_counter()
     out = subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "bulk", "scale", str(n_models),
                           str(n_versions), sources["ours"]["source"]], env=env, cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     total_ours = int(out.strip().splitlines()[-1])
-    subprocess.run([str(BIN / "python"), "manage.py", "shell", "-c",
-                    "from django.db import connection; connection.cursor().execute('ANALYZE')"],
-                   env=env, cwd=ROOT, check=True)
+    analyze(env)
     total_theirs = bulk_theirs(tmp / "mlflow.db", "scale", n_models, n_versions, sources["mlflow"]["source"])
     print(f"  bulk-inserted {n_models * n_versions:,} versions into each in {time.perf_counter() - t0:.0f} s "
           f"(ours {total_ours:,}, mlflow {total_theirs:,} versions in all)")
