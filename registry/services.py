@@ -270,9 +270,7 @@ def version_create(
     description = names.validate_description(description)
     tags = _validated_tags(tags)
     with transaction.atomic(savepoint=False):
-        locked = RegisteredModel.objects.select_for_update().only("id", "last_version").get(pk=model.pk)
-        number = locked.last_version + 1
-        RegisteredModel.objects.filter(pk=model.pk).update(last_version=number, updated_at=timezone.now())
+        number = _next_version_number(model)
         version = ModelVersion.objects.create(
             model=model, version=number, source=source or "", run_id=run_id or "", run_link=run_link or "",
             description=description, signature=signature, status=status, status_message=status_message,
@@ -282,6 +280,28 @@ def version_create(
         version.model = model
         audit.record(actor, "create", version, after={"source": source, "run_id": run_id, "status": status})
     return version
+
+
+def _next_version_number(model):
+    """Allocate `model`'s next version number: one `UPDATE … RETURNING` that increments
+    `last_version` and takes the model row's lock until the transaction ends, so concurrent
+    creators queue on it and each increments the value the one before committed (a locking
+    read then an UPDATE did the same in two round trips). A model deleted meanwhile: NotFound."""
+    from django.db import connections, router
+
+    using = router.db_for_write(RegisteredModel)
+    ops = connections[using].ops
+    table, last, updated, pk = (ops.quote_name(n) for n in (
+        RegisteredModel._meta.db_table, "last_version", "updated_at", RegisteredModel._meta.pk.column))
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {last} = {last} + 1, {updated} = %s WHERE {pk} = %s RETURNING {last}",
+            [ops.adapt_datetimefield_value(timezone.now()), model.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"Registered Model with name={model.full_name} not found")
+    return row[0]
 
 
 def version_set_status(*, version, status, message=""):
