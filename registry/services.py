@@ -8,7 +8,7 @@ transaction. Pages, the REST API and Celery tasks call these and nothing lower.
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -287,8 +287,6 @@ def _next_version_number(model):
     `last_version` and takes the model row's lock until the transaction ends, so concurrent
     creators queue on it and each increments the value the one before committed (a locking
     read then an UPDATE did the same in two round trips). A model deleted meanwhile: NotFound."""
-    from django.db import connections, router
-
     using = router.db_for_write(RegisteredModel)
     ops = connections[using].ops
     table, last, updated, pk = (ops.quote_name(n) for n in (

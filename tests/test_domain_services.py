@@ -1,6 +1,7 @@
 """Services: version numbering, aliases, the audit trail, rename and delete."""
 
 import pytest
+from django.db import transaction
 
 from registry import selectors, services
 from registry.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
@@ -35,6 +36,17 @@ def test_it_never_reuses_a_deleted_versions_number(world):
     assert numbers(world.iris) == []
     assert new_version(world).version == 5
     assert RegisteredModel.objects.get(pk=world.iris.pk).last_version == 5
+
+
+def test_it_answers_not_found_for_a_model_deleted_after_it_was_read(world):
+    """The view reads the model (with alice's privileges on it), someone deletes it, then the
+    create allocates a number: a 404, nothing made (the allocation finds no row to lock)."""
+    model = selectors.registry_model_get(world.alice, world.iris.full_name)
+    RegisteredModel.objects.filter(pk=model.pk).delete()
+    with pytest.raises(NotFound), transaction.atomic():  # as the request's own transaction would
+        new_version(world, model)
+    assert not ModelVersion.objects.filter(model_id=model.pk).exists()
+    assert not AuditEvent.objects.filter(action="create", object_type="model_version", model_id=model.pk).exists()
 
 
 def test_it_deletes_a_versions_aliases_with_it(world):
