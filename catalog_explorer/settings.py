@@ -134,18 +134,35 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif envbool("DB_PREPARED_STATEMENTS", True):
-    # PostgreSQL: the permission queries (registry/permissions.py) run as prepared statements,
-    # planned once per connection instead of ~10 ms on every request. Only those: Django's own
-    # queries keep client-side binding. Set DB_PREPARED_STATEMENTS=false behind a pooler in
-    # transaction mode that does not track prepared statements (PgBouncer before 1.21).
-    # A prepared statement runs its generic plan: PostgreSQL otherwise keeps planning a custom
-    # plan on every run when it guesses the generic one dearer, which it did for the
-    # permission-filtered searches (2.2 ms of planning on a 2.2 ms run, benchmarks/RESULTS.md).
-    # It affects only prepared statements; their SQL is built so that one plan fits every run
-    # (limits in the SQL, values as parameters).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        prepare_threshold=5, options="-c plan_cache_mode=force_generic_plan")
+else:
+    # PostgreSQL session settings, sent when a connection opens (`options`; none is a round trip).
+    _pg_settings = []
+    # The planner's price of a random page read against a sequential one: 4 by default, which
+    # models spinning disks; PostgreSQL's manual suggests about 1.1 for data on SSDs or in cache.
+    # At 4 it scanned the whole tag and alias tables once per model of a search page rather
+    # than probe their (model) indexes while they were small (a few hundred rows): the first
+    # page's statement 2.9 -> 1.9 ms for 50 models, 4.5 -> 3.3 ms for 100 at 100,000 versions
+    # (benchmarks/RESULTS.md, round 13). Empty: the server's own setting.
+    if _cost := os.environ.get("DB_RANDOM_PAGE_COST", "1.1").strip():
+        try:
+            _pg_settings.append(f"random_page_cost={float(_cost)}")
+        except ValueError:
+            raise ImproperlyConfigured(f"DB_RANDOM_PAGE_COST must be a number, not {_cost!r}") from None
+    if envbool("DB_PREPARED_STATEMENTS", True):
+        # The permission queries (registry/permissions.py) run as prepared statements,
+        # planned once per connection instead of ~10 ms on every request. Only those: Django's
+        # own queries keep client-side binding. Set DB_PREPARED_STATEMENTS=false behind a
+        # pooler in transaction mode that does not track prepared statements (PgBouncer
+        # before 1.21). A prepared statement runs its generic plan: PostgreSQL otherwise keeps
+        # planning a custom plan on every run when it guesses the generic one dearer, which it
+        # did for the permission-filtered searches (2.2 ms of planning on a 2.2 ms run,
+        # benchmarks/RESULTS.md). It affects only prepared statements; their SQL is built so
+        # that one plan fits every run (limits in the SQL, values as parameters).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+        _pg_settings.append("plan_cache_mode=force_generic_plan")
+    if _pg_settings:  # before any `options` DATABASE_URL gives (`?options=…`), which so win
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = " ".join([f"-c {s}" for s in _pg_settings] + [_options.get("options", "")]).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------
