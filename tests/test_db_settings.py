@@ -21,16 +21,16 @@ SHOW = ("import django; django.setup(); from django.db import connection; c = co
 def _server_settings(url_suffix="", **env):
     base = connection.settings_dict
     url = f"postgres://{base['USER']}@{base['HOST'] or '127.0.0.1'}:{base['PORT'] or 5432}/postgres{url_suffix}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "catalog_explorer.settings", "DATABASE_URL": url, **env}
+    inherited = {k: v for k, v in os.environ.items() if k not in ("DB_RANDOM_PAGE_COST", "DB_PREPARED_STATEMENTS")}
+    env = {**inherited, "DJANGO_SETTINGS_MODULE": "catalog_explorer.settings", "DATABASE_URL": url, **env}
     result = subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True,
                             cwd=django_settings.BASE_DIR)
     return result.stdout.split(), result.stderr
 
 
-def test_the_test_connection_plans_with_the_lower_random_page_cost():
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW random_page_cost")
-        assert cursor.fetchone()[0] == "1.1"
+def test_connections_plan_with_the_lower_random_page_cost_by_default():
+    shown, stderr = _server_settings()
+    assert shown == ["1.1", "force_generic_plan"], stderr
 
 
 def test_the_page_cost_is_a_setting_and_empty_leaves_the_servers_own():
