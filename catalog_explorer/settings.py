@@ -135,7 +135,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
-    # PostgreSQL session settings, sent when a connection opens (`options`; none is a round trip).
+    # PostgreSQL session settings, sent with the connection's start (`options`): no round trip of their own.
     _pg_settings = []
     # The planner's price of a random page read against a sequential one: 4 by default, which
     # models spinning disks; PostgreSQL's manual suggests about 1.1 for data on SSDs or in cache.
