@@ -10,8 +10,10 @@ drives both (keep-alive `http.client` connections); only ours gets the `Authoriz
 Every operation is measured twice: interleaved (each request alternates between the servers, so
 a noisy moment hurts both alike, but each server sits idle while the other answers, and on this
 VM waking idle processes costs several ms per request) and back to back (each server alone,
-requests in a row: the servers' own latency and throughput, which the targets use; the no-op
-floor is measured this way too, right after each read, which is held against it).
+requests in a row: the servers' own latency and throughput, which the targets use). Each read
+is also held against the no-op floor on our server, the two alternating request by request on
+one connection (a floor measured minutes apart carries the VM's drift, larger than the 1.5× it is
+compared with).
 
 Phases: register the workload (time until every version is READY) → every operation, p50/p95
 and throughput for both, ratio ours/theirs, and ours against a no-op floor → list/search after
@@ -248,6 +250,26 @@ def measure(servers, op, n, warmup=20):
     return lat
 
 
+def measure_paired(server, ops, n, warmup=20):
+    """`n` requests of each of `ops` to one server on one keep-alive connection, alternating
+    request by request (the order flipped every round). [latencies per op], in the order given."""
+    client = Client(server)
+    lat = [[] for _ in ops]
+    for i in range(-warmup, n):
+        for k in (range(len(ops)) if i % 2 == 0 else reversed(range(len(ops)))):
+            method, path, make, _ = ops[k]
+            args = make(i)
+            params, body = (args, None) if method == "GET" else (None, args)
+            t0 = time.perf_counter()
+            status, payload = client.call(method, path, params, body)
+            elapsed = time.perf_counter() - t0
+            if status != 200:
+                raise RuntimeError(f"{server.name} {method} {path} {args}: {status} {payload[:300]!r}")
+            if i >= 0:
+                lat[k].append(elapsed)
+    return lat
+
+
 def measure_back_to_back(servers, op, n, warmup=20, first=0):
     """`n` requests of `op` to each server alone, one after another on one keep-alive connection
     (servers taken in turn, `first` first). {name: latencies}. Unlike `measure`, no server waits
@@ -448,12 +470,14 @@ def run_benchmark(args, tmp, env, ours, theirs):
     # 2. Every operation, interleaved.
     ops = operations(n_models, n_versions)
     # The floor: the same stack (middleware, DRF, token auth, JSON answer) with no registry code
-    # (benchmarks/bench_urls.py). Each read is held against a floor measured right after it, in
-    # the same minute (once per run, after the concurrent phase, it moved 1.06–2.48 ms from run
-    # to run on round 12's VM while the reads did not).
+    # (benchmarks/bench_urls.py). Each read is held against the floor measured with it, the two
+    # alternating request by request on our server: measured even right after the read, the
+    # floor moved 1.03–1.79 ms within one run on round 13's VM (once per run, 1.06–2.48 ms on
+    # round 12's), more than the 1.5× it is compared with. The floor measured right after the
+    # read is still printed beside it.
     floor_op = ("GET", "benchmark/no-op", lambda i: {"name": model_name(0)}, True)
     rows, b2b_rows = [], []
-    results, b2b, floors = {}, {}, {}
+    results, b2b, floors, paired = {}, {}, {}, {}
     for index, (name, op) in enumerate(ops.items()):
         lat = measure(servers, op, args.requests)
         results[name] = {k: summary(v) for k, v in lat.items()}
@@ -463,6 +487,7 @@ def run_benchmark(args, tmp, env, ours, theirs):
         b2b_rows.append((name, b2b[name]["ours"], b2b[name]["mlflow"]))
         if op[3]:
             floors[name] = summary(_floor(ours, floor_op, args.requests, 20, 200))
+            paired[name] = [summary(lat) for lat in measure_paired(ours, [op, floor_op], args.requests)]
     conc = measure_concurrent(servers, ops["get version by alias"])
     results["8 clients: get version by alias"] = {k: summary(lat, wall) for k, (lat, wall) in conc.items()}
     rows.append(("8 clients: get version by alias", results["8 clients: get version by alias"]["ours"],
@@ -483,13 +508,15 @@ def run_benchmark(args, tmp, env, ours, theirs):
           f"\n  (an unknown endpoint's JSON 404, the floor before round 9: p50 {old_floor[0]:.2f} ms)"
           f"\n  below it: a plain Django view, no DRF, no token, no query (gunicorn + API middleware): p50 "
           f"{bare[0]:.2f} ms; the same with one PostgreSQL round trip (SELECT 1): p50 {one_query[0]:.2f} ms")
-    print("  each read against the floor measured right after it (p50 ms):")
+    print("  each read against the floor, the two alternating request by request (p50 ms; the target);"
+          "\n  in brackets the back-to-back read against a floor measured right after it:")
     for name, op in ops.items():
         if op[3]:
-            f = floors[name][0]
-            print(f"  {name:36} p50 / floor p50 = {b2b[name]['ours'][0] / f:.2f} back to back"
-                  f"   ({results[name]['ours'][0] / f:.2f} interleaved; floor {f:.2f})")
-    check_targets(results, b2b, reg, floors, ops)
+            (read, _, _), (f, _, _) = paired[name]
+            after = floors[name][0]
+            print(f"  {name:36} {read:5.2f} / {f:.2f} = {read / f:.2f}"
+                  f"   [{b2b[name]['ours'][0]:.2f} / {after:.2f} = {b2b[name]['ours'][0] / after:.2f}]")
+    check_targets(results, b2b, reg, paired, ops)
 
     # 3. List/search at the workload size and at 100,000 versions.
     if not args.skip_scale and not args.large:
@@ -562,19 +589,18 @@ def _bulk(tmp, env, n_models, n_versions, sources):
     return {"ours": total_ours, "mlflow": total_theirs}
 
 
-def check_targets(results, b2b, reg, floors, ops):
-    """Throughput, p50 and the floor from the back-to-back run (the servers' own figures; each
-    read's floor is measured back to back right after it); the interleaved run's figures in
-    brackets."""
+def check_targets(results, b2b, reg, paired, ops):
+    """Throughput and p50 from the back-to-back run (the servers' own figures), the interleaved
+    run's in brackets; the floor ratio from the read and the floor measured alternating."""
     print("\nTargets (back to back; interleaved in brackets)")
     for name, op in ops.items():
         o, t = b2b[name]["ours"], b2b[name]["mlflow"]
         io, it = results[name]["ours"], results[name]["mlflow"]
         if op[3]:
-            floor = floors[name][0]
-            ok = o[2] >= 5 * t[2] and o[0] <= 3.0 and o[0] <= 1.5 * floor
+            (read, _, _), (floor, _, _) = paired[name]
+            ok = o[2] >= 5 * t[2] and o[0] <= 3.0 and read <= 1.5 * floor
             print(f"  {'MET ' if ok else 'MISS'} {name}: thr {o[2] / t[2]:.1f}× [{io[2] / it[2]:.1f}×] (≥5), "
-                  f"p50 {o[0]:.2f} ms [{io[0]:.2f}] (≤3), {o[0] / floor:.2f}× floor (≤1.5)")
+                  f"p50 {o[0]:.2f} ms [{io[0]:.2f}] (≤3), {read / floor:.2f}× floor (≤1.5)")
         else:
             ok = o[2] >= 2 * t[2]
             print(f"  {'MET ' if ok else 'MISS'} {name}: thr {o[2] / t[2]:.1f}× [{io[2] / it[2]:.1f}×] (≥2)")
