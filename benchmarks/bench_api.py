@@ -231,43 +231,36 @@ def operations(n_models, n_versions, big_model=None):
     return ops
 
 
-def measure(servers, op, n, warmup=20):
-    """`n` requests of `op` to each server, alternating request by request. {name: latencies}."""
-    method, path, make, _ = op
-    clients = [Client(s) for s in servers]
-    lat = {s.name: [] for s in servers}
+def _alternate(turns, n, warmup):
+    """`n` rounds over `turns` [(client, op)], request by request, the order flipped every round.
+    [latencies per turn]."""
+    lat = [[] for _ in turns]
     for i in range(-warmup, n):
-        for c in (clients if i % 2 == 0 else clients[::-1]):
-            args = make(i)
-            params, body = (args, None) if method == "GET" else (None, args)
-            t0 = time.perf_counter()
-            status, payload = c.call(method, path, params, body)
-            elapsed = time.perf_counter() - t0
-            if status != 200:
-                raise RuntimeError(f"{c.server.name} {method} {path} {args}: {status} {payload[:300]!r}")
-            if i >= 0:
-                lat[c.server.name].append(elapsed)
-    return lat
-
-
-def measure_paired(server, ops, n, warmup=20):
-    """`n` requests of each of `ops` to one server on one keep-alive connection, alternating
-    request by request (the order flipped every round). [latencies per op], in the order given."""
-    client = Client(server)
-    lat = [[] for _ in ops]
-    for i in range(-warmup, n):
-        for k in (range(len(ops)) if i % 2 == 0 else reversed(range(len(ops)))):
-            method, path, make, _ = ops[k]
+        for k in (range(len(turns)) if i % 2 == 0 else reversed(range(len(turns)))):
+            client, (method, path, make, _) = turns[k]
             args = make(i)
             params, body = (args, None) if method == "GET" else (None, args)
             t0 = time.perf_counter()
             status, payload = client.call(method, path, params, body)
             elapsed = time.perf_counter() - t0
             if status != 200:
-                raise RuntimeError(f"{server.name} {method} {path} {args}: {status} {payload[:300]!r}")
+                raise RuntimeError(f"{client.server.name} {method} {path} {args}: {status} {payload[:300]!r}")
             if i >= 0:
                 lat[k].append(elapsed)
     return lat
+
+
+def measure(servers, op, n, warmup=20):
+    """`n` requests of `op` to each server, alternating request by request. {name: latencies}."""
+    lat = _alternate([(Client(s), op) for s in servers], n, warmup)
+    return {s.name: v for s, v in zip(servers, lat)}
+
+
+def measure_paired(server, ops, n, warmup=20):
+    """`n` requests of each of `ops` to one server on one keep-alive connection, alternating
+    request by request. [latencies per op], in the order given."""
+    client = Client(server)
+    return _alternate([(client, op) for op in ops], n, warmup)
 
 
 def measure_back_to_back(servers, op, n, warmup=20, first=0):
