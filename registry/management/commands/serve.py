@@ -34,8 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS") or 4),
                             help="threads per worker process (env WEB_THREADS, default 4)")
         parser.add_argument("--no-worker", action="store_true", help="start the web server only")
+        parser.add_argument("--access-log", default=os.environ.get("WEB_ACCESS_LOG") or "-",
+                            help="where gunicorn writes a line per request: '-' standard output (default), "
+                                 "a file, or 'off' (env WEB_ACCESS_LOG)")
 
-    def handle(self, *args, host, port, web_workers, web_threads, no_worker, **options):
+    def handle(self, *args, host, port, web_workers, web_threads, no_worker, access_log, **options):
         try:
             port = int(port)
         except ValueError:
@@ -44,7 +47,7 @@ class Command(BaseCommand):
         commands = {
             "web": [
                 sys.executable, "-m", "gunicorn", "catalog_explorer.wsgi",
-                "-b", bind, "-w", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "10",
+                "-b", bind, "-w", str(web_workers), "--graceful-timeout", "10",
                 # Threads: keep-alive connections (the sync worker closes every connection, so each
                 # MLflow client request paid a new TCP handshake), and a request waiting on the
                 # database does not hold the whole process (benchmarks/RESULTS.md). Keep-alive
@@ -54,6 +57,10 @@ class Command(BaseCommand):
                 "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "75",
             ],
         }
+        if access_log != "off":
+            # Off behind a proxy that logs requests itself: the line costs each request 0.03-0.07
+            # ms, and a saturated server 10-20 % of its throughput (benchmarks/RESULTS.md, round 14).
+            commands["web"] += ["--access-logfile", access_log]
         if os.path.isdir("/dev/shm"):
             # Each worker touches a heartbeat file on every turn of its loop, so between every
             # two requests; on a disk-backed /tmp that is an inode update each time. gunicorn's
