@@ -145,9 +145,12 @@ else:
     # (benchmarks/RESULTS.md, round 13). Empty: the server's own setting.
     if _cost := os.environ.get("DB_RANDOM_PAGE_COST", "1.1").strip():
         try:
-            _pg_settings.append(f"random_page_cost={float(_cost)}")
+            _value = float(_cost)
         except ValueError:
-            raise ImproperlyConfigured(f"DB_RANDOM_PAGE_COST must be a number, not {_cost!r}") from None
+            _value = -1.0
+        if not 0 <= _value < float("inf"):  # PostgreSQL refuses the rest, at every connection
+            raise ImproperlyConfigured(f"DB_RANDOM_PAGE_COST must be a number, 0 or more, not {_cost!r}")
+        _pg_settings.append(f"random_page_cost={_value}")
     if envbool("DB_PREPARED_STATEMENTS", True):
         # The permission queries (registry/permissions.py) run as prepared statements,
         # planned once per connection instead of ~10 ms on every request. Only those: Django's

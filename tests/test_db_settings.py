@@ -48,6 +48,7 @@ def test_options_in_the_database_url_come_last_and_win():
     assert shown == ["3", "force_generic_plan"], stderr
 
 
-def test_a_page_cost_that_is_no_number_stops_the_start_with_its_name():
-    shown, stderr = _server_settings(DB_RANDOM_PAGE_COST="fast")
+@pytest.mark.parametrize("value", ["fast", "-1", "nan", "inf"])
+def test_a_page_cost_that_is_no_number_stops_the_start_with_its_name(value):
+    shown, stderr = _server_settings(DB_RANDOM_PAGE_COST=value)
     assert shown == [] and "DB_RANDOM_PAGE_COST must be a number" in stderr
