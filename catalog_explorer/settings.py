@@ -219,6 +219,11 @@ STORAGES = {
 }
 
 # --- REST API -----------------------------------------------------------------------------
+# Repeated MLflow reads answered from memory while PostgreSQL's snapshot is unchanged
+# (registry/api/read_cache.py): per web process, at most this many requests and megabytes of
+# answers; 0 turns it off.
+API_READ_CACHE_ENTRIES = envint("API_READ_CACHE_ENTRIES", 4096)
+API_READ_CACHE_MB = envint("API_READ_CACHE_MB", 32)
 REST_FRAMEWORK = {
     # No session-cookie auth on /api/: HTTP basic (MLFLOW_TRACKING_USERNAME/PASSWORD) or
     # Authorization: Bearer <token> (MLFLOW_TRACKING_TOKEN).

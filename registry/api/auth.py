@@ -48,14 +48,45 @@ class BearerTokenAuthentication(TokenAuthentication):
         then answers the precise 401)."""
         from registry.permissions import UncheckedCaller
 
+        key = self.bearer_key(request)
+        if key is None:
+            return None
+        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from), key
+
+    def with_snapshot(self, key):
+        """(user, snapshot) for a good token, in one statement: the token's user and
+        PostgreSQL's `pg_current_snapshot()` (`api.read_cache`), the snapshot None inside a
+        transaction that has written. None for an unknown token or an inactive user: the
+        ordinary path answers those."""
+        from django.db.models.expressions import RawSQL
+
+        from registry.db import compiled_rows
+
+        fields = [f"user__{f}" for f in self._fields()]
+        rows = compiled_rows(
+            ("api-token-snapshot",),
+            lambda key: self.get_model().objects.filter(key=key).values(
+                *fields, snapshot=RawSQL("CASE WHEN txid_current_if_assigned() IS NULL THEN pg_current_snapshot()::text END", ())),
+            using=router.db_for_read(self.get_model()), key=key,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            user = self._user_from([row[f] for f in fields])
+        except AuthenticationFailed:
+            return None
+        return user, row["snapshot"]
+
+    def bearer_key(self, request):
+        """The token of a well-formed `Authorization: Bearer <token>` header, or None."""
         parts = get_authorization_header(request).split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower().encode():
             return None
         try:
-            key = parts[1].decode()
+            return parts[1].decode()
         except UnicodeError:
             return None
-        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from), key
 
     def _query(self, key):
         """(key, build, values) of the token's query: its user's `_fields()`, id first."""

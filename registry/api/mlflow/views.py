@@ -60,6 +60,8 @@ class CreateModel(MlflowView):
 
 
 class GetModel(MlflowView):
+    read_cache = True
+
     def get(self, request):
         return _model_response(request.user, _name(self.text("name")))
 
@@ -85,6 +87,8 @@ class DeleteModel(MlflowView):
 
 
 class SearchModels(MlflowView):
+    read_cache = True
+
     def get(self, request):
         size = search.max_results(
             self.raw("max_results"), search.MODEL_MAX_RESULTS_DEFAULT, search.MODEL_MAX_RESULTS_LIMIT
@@ -102,6 +106,8 @@ class SearchModels(MlflowView):
 
 class LatestVersions(MlflowView):
     """Unity Catalog has no stages: every version is in stage "None"."""
+
+    read_cache = True
 
     def _answer(self, request):
         latest = selectors.registry_model_row(request.user, _name(self.text("name")))["latest"]
@@ -129,6 +135,8 @@ class ModelTagView(MlflowView):
 
 
 class AliasView(MlflowView):
+    read_cache = True
+
     def get(self, request):
         version = selectors.registry_version_row(request.user, _name(self.text("name")), alias=self.text("alias"))
         return Response({"model_version": s.version_out(version)})
@@ -158,6 +166,8 @@ class CreateVersion(MlflowView):
 
 
 class GetVersion(MlflowView):
+    read_cache = True
+
     def get(self, request):
         return _version_response(request.user, self.text("name"), self.text("version"))
 
@@ -177,6 +187,8 @@ class DeleteVersion(MlflowView):
 
 
 class SearchVersions(MlflowView):
+    read_cache = True
+
     def get(self, request):
         size = search.max_results(
             self.raw("max_results"), search.VERSION_MAX_RESULTS_DEFAULT, search.VERSION_MAX_RESULTS_LIMIT
@@ -193,6 +205,8 @@ class SearchVersions(MlflowView):
 
 class DownloadUri(MlflowView):
     """The version's files through our artifact proxy (read with EXECUTE on the model)."""
+
+    read_cache = True
 
     def get(self, request):
         version = _version(request.user, self.text("name"), self.text("version"))

@@ -1,0 +1,158 @@
+"""`api.read_cache`: an MLflow read repeated with the same token, path and query is answered
+from memory while PostgreSQL's snapshot is the one it was computed in — and never once anything
+has committed since: a revoke, a group membership taken away, a moved alias, a deleted token or
+a deactivated user counts at the very next request. The writes here commit for real
+(`transaction=True`), as they do on a server. On SQLite nothing is kept."""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from registry import services
+from registry.api import read_cache
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL names its snapshots; SQLite does not"),
+]
+
+MLFLOW = "/api/2.0/mlflow/"
+IRIS = "prod.ml_team.iris"
+BY_ALIAS = (MLFLOW + "registered-models/alias", {"name": IRIS, "alias": "champion"})
+GET_IRIS = (MLFLOW + "registered-models/get", {"name": IRIS})
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    read_cache.store.clear()
+    yield
+    read_cache.store.clear()
+
+
+def _client(user, **headers):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.get_or_create(user=user)[0].key}", **headers)
+    return client
+
+
+def _get(client, read):
+    path, params = read
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path, params)
+    return response, len(ctx.captured_queries)
+
+
+def _warm(client, read, seconds=10):
+    """Asked (the first time, the read checks the token itself), then again until the answer
+    comes from memory — the probe alone, one statement. Any commit in between, in any database
+    of the server (a parallel test run's), changes the snapshot and has it computed again."""
+    first, _ = _get(client, read)
+    assert first.status_code == 200, first.content
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response, queries = _get(client, read)
+        assert response.status_code == 200, response.content
+        if queries == 1:
+            return first, response
+        assert queries == 2  # the probe, then the read: kept for the next
+    raise AssertionError(f"no answer from memory within {seconds} s")
+
+
+def test_a_repeated_read_is_answered_by_the_probe_alone(world):
+    client = _client(world.eve)
+    assert _get(client, GET_IRIS)[1] == 1  # asked for the first time: one statement, the read
+    first, hit = _warm(client, BY_ALIAS)
+    assert hit.content == first.content
+    assert hit.json()["model_version"]["version"] == "2"
+    for header in ("Content-Type", "Content-Security-Policy", "X-Frame-Options", "Allow", "Vary"):
+        assert hit.headers.get(header) == first.headers.get(header), header
+
+
+def test_a_revoke_counts_at_the_next_read(world):
+    client = _client(world.eve)
+    _warm(client, GET_IRIS)
+    services.grants_change(actor=world.alice, obj=world.iris, changes=[{"principal": "eve", "remove": ["EXECUTE"]}])
+    response, _ = _get(client, GET_IRIS)
+    assert response.status_code == 404, response.content
+    assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_leaving_the_owning_group_counts_at_the_next_read(world):
+    """gina sees fraud through ml-admins, its owner."""
+    client = _client(world.gina)
+    read = (MLFLOW + "registered-models/get", {"name": "prod.ml_team.fraud"})
+    _warm(client, read)
+    world.gina.groups.remove(world.ml_admins)
+    assert _get(client, read)[0].status_code == 404
+
+
+def test_a_moved_alias_and_a_new_tag_count_at_the_next_read(world):
+    client = _client(world.eve)
+    _warm(client, BY_ALIAS)
+    _warm(client, GET_IRIS)
+    services.alias_set(actor=world.alice, model=world.iris, alias="Champion", version=1)
+    assert _get(client, BY_ALIAS)[0].json()["model_version"]["version"] == "1"
+    services.model_tag_set(actor=world.alice, model=world.iris, key="stage", value="gold")
+    tags = {t["key"]: t["value"] for t in _get(client, GET_IRIS)[0].json()["registered_model"]["tags"]}
+    assert tags["stage"] == "gold"
+
+
+def test_a_deleted_token_or_a_deactivated_user_is_refused_at_once(world):
+    client = _client(world.eve)
+    _warm(client, BY_ALIAS)
+    world.eve.is_active = False
+    world.eve.save()
+    assert _get(client, BY_ALIAS)[0].status_code == 401
+    world.eve.is_active = True
+    world.eve.save()
+    _warm(client, BY_ALIAS)
+    Token.objects.filter(user=world.eve).delete()
+    assert _get(client, BY_ALIAS)[0].status_code == 401
+
+
+def test_each_token_has_its_own_answers(world):
+    """The same search, asked by alice (who owns iris) and then by oscar (who sees nothing)."""
+    read = (MLFLOW + "registered-models/search", {"max_results": 100})
+    _, alice = _warm(_client(world.alice), read)
+    assert IRIS in [m["name"] for m in alice.json()["registered_models"]]
+    oscar = _client(world.oscar)
+    for _ in range(3):
+        response, _ = _get(oscar, read)
+        assert response.status_code == 200
+        assert response.json().get("registered_models", []) == []
+
+
+def test_no_cache_and_errors_are_computed_every_time(world):
+    fresh = _client(world.eve, HTTP_CACHE_CONTROL="no-cache")
+    counts = [_get(fresh, BY_ALIAS)[1] for _ in range(3)]
+    assert counts == [1, 2, 2]  # the probe, then the read: never the probe alone
+    missing = (MLFLOW + "registered-models/get", {"name": "prod.ml_team.nothing"})
+    client = _client(world.eve)
+    answers = [_get(client, missing) for _ in range(3)]
+    assert [r.status_code for r, _ in answers] == [404, 404, 404]
+    assert all(n > 1 for _, n in answers)  # never the probe alone: an error is not kept
+
+
+def test_entries_zero_turns_it_off(world, settings):
+    settings.API_READ_CACHE_ENTRIES = 0
+    client = _client(world.eve)
+    assert [_get(client, BY_ALIAS)[1] for _ in range(3)] == [1, 1, 1]  # the folded read, each time
+
+
+def test_the_store_keeps_to_its_bounds():
+    """At most `entries` requests and `bytes` of answers, the least recently used dropped first."""
+    store, limits = read_cache._Store(), (3, 100)
+    for i in range(5):
+        store.put(i, (7, "snap", b"x" * 10, ()), limits)
+    assert [store.get(i, 7, "snap") is not None for i in range(5)] == [False, False, True, True, True]
+    assert store.get(4, 8, "snap") is None and store.get(4, 7, "other") is None  # another user, state
+    store.get(2, 7, "snap")  # used: 3 is now the oldest
+    store.put("big", (7, "snap", b"x" * 75, ()), limits)  # 30 + 75 > 100 and 4 entries: 3 goes
+    present = lambda: [k for k in (2, 3, 4, "big", "huge") if store.get(k, 7, "snap") is not None]  # noqa: E731
+    assert present() == [2, 4, "big"]
+    store.put("huge", (7, "snap", b"x" * 95, ()), limits)  # the bytes alone: all the others go
+    assert present() == ["huge"]
