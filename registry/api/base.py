@@ -48,14 +48,14 @@ class JSONOnly(DefaultContentNegotiation):
 class ApiView(APIView):
     error_style = MLFLOW
     # GET answers reused while the database is unchanged (`read_cache`): the registry's reads.
-    read_cache = False
+    cache_reads = False
     # Both are also the project defaults; explicit here for readers.
     parser_classes = [StrictJSONParser]
     renderer_classes = [SafeJSONRenderer]
     content_negotiation_class = JSONOnly
 
     def dispatch(self, request, *args, **kwargs):
-        probe = read_cache.probe(request) if self.read_cache else None
+        probe = read_cache.probe(request) if self.cache_reads else None
         if probe is None:
             return super().dispatch(request, *args, **kwargs)
         answer = probe.answer()
@@ -74,7 +74,8 @@ class ApiView(APIView):
         own) before it changes anything, and an unchecked caller whose token failed raises 401
         at whatever touches him. No answer leaves before the token is checked
         (`finalize_response`): a bad one is a 401 whatever the view answered, as if it had
-        been checked first."""
+        been checked first. A caller the read cache's probe found (`read_cache`) is checked
+        already."""
         checked = getattr(request._request, "read_cache_caller", None)
         if checked is not None:
             request.user, request.auth = checked

@@ -10,7 +10,7 @@ transaction commits (a write, a grant, a revoke, anywhere in the database), the 
 and the answer is computed afresh. Nothing is remembered across a change, so a revoked grant
 takes effect at once, as it does without the cache: no timeout, no invalidation to forget.
 
-A request (GET, `Authorization: Bearer`, PostgreSQL, a view with `read_cache = True`) asked
+A request (GET, `Authorization: Bearer`, PostgreSQL, a view with `cache_reads = True`) asked
 before with the same token, path and query first runs one statement: the token's user and the
 snapshot (`BearerTokenAuthentication.with_snapshot`); one asked for the first time takes the
 ordinary path, its token checked in the read's own statement, as every read did before the

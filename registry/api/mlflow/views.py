@@ -60,7 +60,7 @@ class CreateModel(MlflowView):
 
 
 class GetModel(MlflowView):
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         return _model_response(request.user, _name(self.text("name")))
@@ -87,7 +87,7 @@ class DeleteModel(MlflowView):
 
 
 class SearchModels(MlflowView):
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         size = search.max_results(
@@ -107,7 +107,7 @@ class SearchModels(MlflowView):
 class LatestVersions(MlflowView):
     """Unity Catalog has no stages: every version is in stage "None"."""
 
-    read_cache = True
+    cache_reads = True
 
     def _answer(self, request):
         latest = selectors.registry_model_row(request.user, _name(self.text("name")))["latest"]
@@ -135,7 +135,7 @@ class ModelTagView(MlflowView):
 
 
 class AliasView(MlflowView):
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         version = selectors.registry_version_row(request.user, _name(self.text("name")), alias=self.text("alias"))
@@ -166,7 +166,7 @@ class CreateVersion(MlflowView):
 
 
 class GetVersion(MlflowView):
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         return _version_response(request.user, self.text("name"), self.text("version"))
@@ -187,7 +187,7 @@ class DeleteVersion(MlflowView):
 
 
 class SearchVersions(MlflowView):
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         size = search.max_results(
@@ -206,7 +206,7 @@ class SearchVersions(MlflowView):
 class DownloadUri(MlflowView):
     """The version's files through our artifact proxy (read with EXECUTE on the model)."""
 
-    read_cache = True
+    cache_reads = True
 
     def get(self, request):
         version = _version(request.user, self.text("name"), self.text("version"))
