@@ -169,7 +169,8 @@ class UncheckedCaller(SimpleLazyObject):
 
     `check()`: the user, or raises. `query`: (key, build, values) of the credential's compiled
     `values()` query, the user's id first (`db.compiled_with_caller`). `settle(row)`: the user
-    from that query's row (None: no such credential), or raises."""
+    from that query's row (None: no such credential), or raises; the row stays in
+    `settled_row` (the API's read cache takes the snapshot from it)."""
 
     def __init__(self, check, query, settle):
         super().__init__(check)
@@ -180,6 +181,7 @@ class UncheckedCaller(SimpleLazyObject):
         return self._wrapped is not empty
 
     def settle(self, row):
+        self.__dict__["settled_row"] = row
         try:
             self._wrapped = self._settle(row)
         except Exception as failure:

@@ -33,12 +33,6 @@ READS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _no_read_cache(settings):
-    """Repeated reads here measure the statement, not `api.read_cache` (tests/test_api_read_cache.py)."""
-    settings.API_READ_CACHE_ENTRIES = 0
-
-
 def _client(user):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.get_or_create(user=user)[0].key}")

@@ -41,42 +41,36 @@ class BearerTokenAuthentication(TokenAuthentication):
         rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
         return self._user_from([*rows[0].values()] if rows else None), key  # request.auth: the key
 
-    def unchecked(self, request):
+    def unchecked(self, request, snapshot=False):
         """(caller, token) for a request with a well-formed `Bearer <token>` header, as DRF's
         `authenticate` gives (user, auth), the caller an `UncheckedCaller` whose token the
         read's own statement checks (`permissions.compiled_for`); None otherwise (DRF's path
-        then answers the precise 401)."""
+        then answers the precise 401). `snapshot`: that statement also reads PostgreSQL's
+        snapshot (`api.read_cache`), the last column of the caller's `settled_row`."""
         from registry.permissions import UncheckedCaller
 
         key = self.bearer_key(request)
         if key is None:
             return None
-        return UncheckedCaller(lambda: self.authenticate_credentials(key)[0], self._query(key), self._user_from), key
+        return UncheckedCaller(
+            lambda: self.authenticate_credentials(key)[0], self._query(key, snapshot), self._user_from), key
 
     def with_snapshot(self, key):
         """(user, snapshot) for a good token, in one statement: the token's user and
         PostgreSQL's `pg_current_snapshot()` (`api.read_cache`), the snapshot None inside a
         transaction that has written. None for an unknown token or an inactive user: the
         ordinary path answers those."""
-        from django.db.models.expressions import RawSQL
-
         from registry.db import compiled_rows
 
-        fields = [f"user__{f}" for f in self._fields()]
-        rows = compiled_rows(
-            ("api-token-snapshot",),
-            lambda key: self.get_model().objects.filter(key=key).values(
-                *fields, snapshot=RawSQL("CASE WHEN txid_current_if_assigned() IS NULL THEN pg_current_snapshot()::text END", ())),
-            using=router.db_for_read(self.get_model()), key=key,
-        )
+        name, build, values = self._query(key, snapshot=True)
+        rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
         if not rows:
             return None
-        row = rows[0]
+        row = [*rows[0].values()]
         try:
-            user = self._user_from([row[f] for f in fields])
+            return self._user_from(row), row[-1]
         except AuthenticationFailed:
             return None
-        return user, row["snapshot"]
 
     def bearer_key(self, request):
         """The token of a well-formed `Authorization: Bearer <token>` header, or None."""
@@ -88,22 +82,32 @@ class BearerTokenAuthentication(TokenAuthentication):
         except UnicodeError:
             return None
 
-    def _query(self, key):
-        """(key, build, values) of the token's query: its user's `_fields()`, id first."""
+    def _query(self, key, snapshot=False):
+        """(key, build, values) of the token's query: its user's `_fields()`, id first;
+        `snapshot`: and, last, PostgreSQL's snapshot (None inside a transaction that has
+        written, whose own writes do not change it)."""
         model = self.get_model()
-        return ("api-token",), lambda key: model.objects.filter(key=key).values(
-            *(f"user__{f}" for f in self._fields())), {"key": str(key)}
+        fields = [f"user__{f}" for f in self._fields()]
+        if not snapshot:
+            return ("api-token",), lambda key: model.objects.filter(key=key).values(*fields), {"key": str(key)}
+        from django.db.models.expressions import RawSQL
+
+        seen = RawSQL("CASE WHEN txid_current_if_assigned() IS NULL THEN pg_current_snapshot()::text END", ())
+        return ("api-token-snapshot",), lambda key: model.objects.filter(key=key).values(
+            *fields, snapshot=seen), {"key": str(key)}
 
     def _fields(self):
         # In the model's order, as from_db takes them (the id first).
         return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname in self.USER_FIELDS]
 
     def _user_from(self, row):
-        """The user of the token's query's row (its columns in `_fields()` order), or raises
-        DRF's AuthenticationFailed as `authenticate_credentials` always has."""
+        """The user of the token's query's row (its columns in `_fields()` order, then perhaps
+        the snapshot), or raises DRF's AuthenticationFailed as `authenticate_credentials`
+        always has."""
         if row is None:
             raise AuthenticationFailed("Invalid token.")
-        user = get_user_model().from_db(router.db_for_read(self.get_model()), self._fields(), row)
+        fields = self._fields()
+        user = get_user_model().from_db(router.db_for_read(self.get_model()), fields, row[:len(fields)])
         if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
         return user

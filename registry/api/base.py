@@ -61,9 +61,9 @@ class ApiView(APIView):
         answer = probe.answer()
         if answer is not None:
             return answer
-        request.read_cache_caller = probe.caller  # checked by the probe's statement
+        request.read_cache_probe = probe
         response = super().dispatch(request, *args, **kwargs)
-        probe.keep(response)
+        probe.keep(request, response)
         return response
 
     def perform_authentication(self, request):
@@ -76,14 +76,15 @@ class ApiView(APIView):
         (`finalize_response`): a bad one is a 401 whatever the view answered, as if it had
         been checked first. A caller the read cache's probe found (`read_cache`) is checked
         already."""
-        checked = getattr(request._request, "read_cache_caller", None)
-        if checked is not None:
-            request.user, request.auth = checked
+        probe = getattr(request._request, "read_cache_probe", None)
+        if probe is not None and probe.caller is not None:
+            request.user, request.auth = probe.caller
             return
         authenticators = request.authenticators
         if authenticators and connection.vendor == "postgresql":
             first = authenticators[0]
-            found = first.unchecked(request) if isinstance(first, BearerTokenAuthentication) else None
+            found = (first.unchecked(request, snapshot=probe is not None)
+                     if isinstance(first, BearerTokenAuthentication) else None)
             if found is not None:
                 request.user, request.auth = found
                 return

@@ -10,15 +10,16 @@ transaction commits (a write, a grant, a revoke, anywhere in the database), the 
 and the answer is computed afresh. Nothing is remembered across a change, so a revoked grant
 takes effect at once, as it does without the cache: no timeout, no invalidation to forget.
 
-A request (GET, `Authorization: Bearer`, PostgreSQL, a view with `cache_reads = True`) asked
-before with the same token, path and query first runs one statement: the token's user and the
-snapshot (`BearerTokenAuthentication.with_snapshot`); one asked for the first time takes the
-ordinary path, its token checked in the read's own statement, as every read did before the
-cache. An unknown token or an inactive user finds nothing and takes the ordinary path (its
-401). A hit answers from memory; a miss runs the view as usual for the user found (his token is
-checked already) and keeps a 200 answer under the snapshot the request began with: the view's
-own statements see that snapshot or a later one, never an earlier one, so whoever finds the
-answer under that snapshot gets rows at least as new as the state he asked in.
+A request (GET, `Authorization: Bearer`, PostgreSQL, a view with `cache_reads = True`) whose
+answer is kept (same token, path and query) first runs one statement: the token's user and the
+snapshot (`BearerTokenAuthentication.with_snapshot`). A hit answers from memory; a miss runs the
+view as usual for the user found (his token is checked already). One asked for the first time
+runs the view at once, its token checked in the read's own statement as every read did before
+the cache, that statement reading the snapshot too. Either way a 200 answer is kept under the
+snapshot of the request's first statement: the view's later statements see that snapshot or a
+later one, never an earlier one, so whoever finds the answer under that snapshot gets rows at
+least as new as the state he asked in. An unknown token or an inactive user finds nothing and
+takes the ordinary path (its 401).
 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
 answers (the least recently used dropped first; either 0 turns the cache off); an answer bigger
@@ -36,25 +37,21 @@ from django.core.signals import setting_changed
 from django.db import connection
 from django.http import HttpResponse
 
+from registry.permissions import UncheckedCaller
+
 from .auth import BearerTokenAuthentication
 
 
 class _Store:
-    """(token hash, path) → (user id, snapshot, body, headers), or None: asked once, not kept yet."""
+    """(token hash, path) → (user id, snapshot, body, headers)."""
 
     def __init__(self):
         self._entries = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def asked_before(self, key, limits):
-        """Whether `key` was asked before; notes it if not."""
-        with self._lock:
-            if key in self._entries:
-                return True
-            self._entries[key] = None
-            self._trim(*limits)
-            return False
+    def __contains__(self, key):
+        return key in self._entries
 
     def get(self, key, user_id, snapshot):
         with self._lock:
@@ -66,18 +63,12 @@ class _Store:
 
     def put(self, key, entry, limits):
         with self._lock:
-            self._bytes += len(entry[2]) - self._size(self._entries.get(key))
+            old = self._entries.get(key)
+            self._bytes += len(entry[2]) - (0 if old is None else len(old[2]))
             self._entries[key] = entry
             self._entries.move_to_end(key)
-            self._trim(*limits)
-
-    @staticmethod
-    def _size(entry):
-        return 0 if entry is None else len(entry[2])
-
-    def _trim(self, entries, max_bytes):
-        while len(self._entries) > entries or self._bytes > max_bytes:
-            self._bytes -= self._size(self._entries.popitem(last=False)[1])
+            while len(self._entries) > limits[0] or self._bytes > limits[1]:
+                self._bytes -= len(self._entries.popitem(last=False)[1][2])
 
     def clear(self):
         with self._lock:
@@ -102,19 +93,22 @@ setting_changed.connect(_clear_on_settings)
 
 
 class Probe:
-    """One request's look at the cache: `answer()` the kept answer or None; `keep(response)`
-    after the view answered. `caller`: (user, token) the ordinary path authenticates with."""
+    """One request's look at the cache. Asked before (an answer is kept for this token, path
+    and query): `caller` (user, token) and `snapshot` from the probe's statement, `answer()` the
+    kept answer if it still holds. Asked for the first time: no statement yet (`caller` None);
+    the view's first read checks the token and reads the snapshot in its own statement
+    (`BearerTokenAuthentication.unchecked(snapshot=True)`). `keep(request, response)` after the
+    view answered: a 200 under the snapshot of the request's first statement."""
 
-    __slots__ = ("key", "user_id", "snapshot", "caller", "fresh")
+    __slots__ = ("key", "snapshot", "caller", "fresh")
 
-    def __init__(self, key, snapshot, caller, fresh):
+    def __init__(self, key, snapshot=None, caller=None, fresh=False):
         self.key, self.snapshot, self.caller, self.fresh = key, snapshot, caller, fresh
-        self.user_id = caller[0].pk
 
     def answer(self):
-        if self.fresh or self.snapshot is None:
+        if self.caller is None or self.fresh or self.snapshot is None:
             return None
-        entry = store.get(self.key, self.user_id, self.snapshot)
+        entry = store.get(self.key, self.caller[0].pk, self.snapshot)
         if entry is None:
             return None
         response = HttpResponse(entry[2])
@@ -122,21 +116,28 @@ class Probe:
             response[name] = value
         return response
 
-    def keep(self, response):
+    def keep(self, request, response):
         limits = _limits()
-        if limits is None or self.snapshot is None or response.status_code != 200 or getattr(response, "streaming", False):
+        if limits is None or response.status_code != 200 or getattr(response, "streaming", False):
+            return
+        if self.caller is not None:
+            user_id, snapshot = self.caller[0].pk, self.snapshot
+        else:  # the first read's own statement checked the token and read the snapshot
+            caller = getattr(request, "user", None)
+            row = getattr(caller, "__dict__", {}).get("settled_row") if isinstance(caller, UncheckedCaller) else None
+            if not row or not caller.checked:
+                return
+            user_id, snapshot = caller.pk, row[-1]
+        if snapshot is None:
             return
         if callable(getattr(response, "render", None)):
             response.render()  # idempotent: Django's handler finds it rendered
-        content = response.content
-        if len(content) <= limits[1] // 8:
-            store.put(self.key, (self.user_id, self.snapshot, content, tuple(response.items())), limits)
+        if len(response.content) <= limits[1] // 8:
+            store.put(self.key, (user_id, snapshot, response.content, tuple(response.items())), limits)
 
 
 def probe(request):
-    """A `Probe` for this request, or None where the cache does not apply (see the module). A
-    request asked for the first time (this token, this path and query) takes the ordinary path,
-    its token checked in the read's own statement: only a repeated one pays for the probe."""
+    """A `Probe` for this request, or None where the cache does not apply (see the module)."""
     limits = _limits()
     if request.method != "GET" or limits is None or connection.vendor != "postgresql":
         return None
@@ -145,11 +146,10 @@ def probe(request):
     if token is None:
         return None
     key = (hash(token), request.get_full_path())
-    if not store.asked_before(key, limits):
-        return None
+    if key not in store:
+        return Probe(key)
     found = auth.with_snapshot(token)
     if found is None:
         return None
     user, snapshot = found
-    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
-    return Probe(key, snapshot, (user, token), fresh)
+    return Probe(key, snapshot, (user, token), "no-cache" in request.headers.get("Cache-Control", "").lower())
