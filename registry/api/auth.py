@@ -12,6 +12,7 @@ with the default local-memory cache; configure a shared cache for several web pr
 """
 
 import hashlib
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +20,10 @@ from django.core.cache import cache
 from django.db import router
 from rest_framework.authentication import BasicAuthentication, TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+
+# What a statement sees, named (`api.read_cache`); NULL inside a transaction that has written.
+SNAPSHOT_SQL = "CASE WHEN txid_current_if_assigned() IS NULL THEN pg_current_snapshot()::text END"
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -56,10 +61,10 @@ class BearerTokenAuthentication(TokenAuthentication):
             lambda: self.authenticate_credentials(key)[0], self._query(key, snapshot), self._user_from), key
 
     def with_snapshot(self, key):
-        """(user, snapshot) for a good token, in one statement: the token's user and
+        """(user id, snapshot, user) for a good token, in one statement: the token's user and
         PostgreSQL's `pg_current_snapshot()` (`api.read_cache`), the snapshot None inside a
-        transaction that has written. None for an unknown token or an inactive user: the
-        ordinary path answers those."""
+        transaction that has written; `user()` builds the user, only when the answer is not
+        kept. None for an unknown token or an inactive user: the ordinary path answers those."""
         from registry.db import compiled_rows
 
         name, build, values = self._query(key, snapshot=True)
@@ -67,10 +72,9 @@ class BearerTokenAuthentication(TokenAuthentication):
         if not rows:
             return None
         row = [*rows[0].values()]
-        try:
-            return self._user_from(row), row[-1]
-        except AuthenticationFailed:
+        if not row[self._fields().index("is_active")]:
             return None
+        return row[0], row[-1], lambda: self._user_from(row)
 
     def bearer_key(self, request):
         """The token of a well-formed `Authorization: Bearer <token>` header, or None."""
@@ -85,20 +89,23 @@ class BearerTokenAuthentication(TokenAuthentication):
     def _query(self, key, snapshot=False):
         """(key, build, values) of the token's query: its user's `_fields()`, id first;
         `snapshot`: and, last, PostgreSQL's snapshot (None inside a transaction that has
-        written, whose own writes do not change it)."""
-        model = self.get_model()
-        fields = [f"user__{f}" for f in self._fields()]
-        if not snapshot:
-            return ("api-token",), lambda key: model.objects.filter(key=key).values(*fields), {"key": str(key)}
+        written, whose own writes do not change it). `build` runs only when the SQL is first
+        compiled."""
+        if snapshot:
+            return ("api-token-snapshot",), self._snapshot_query, {"key": str(key)}
+        return ("api-token",), self._token_query, {"key": str(key)}
+
+    def _token_query(self, key, **annotations):
+        return self.get_model().objects.filter(key=key).values(*(f"user__{f}" for f in self._fields()), **annotations)
+
+    def _snapshot_query(self, key):
         from django.db.models.expressions import RawSQL
 
-        seen = RawSQL("CASE WHEN txid_current_if_assigned() IS NULL THEN pg_current_snapshot()::text END", ())
-        return ("api-token-snapshot",), lambda key: model.objects.filter(key=key).values(
-            *fields, snapshot=seen), {"key": str(key)}
+        return self._token_query(key, snapshot=RawSQL(SNAPSHOT_SQL, ()))
 
     def _fields(self):
         # In the model's order, as from_db takes them (the id first).
-        return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname in self.USER_FIELDS]
+        return _user_fields(get_user_model(), self.USER_FIELDS)
 
     def _user_from(self, row):
         """The user of the token's query's row (its columns in `_fields()` order, then perhaps
@@ -111,6 +118,11 @@ class BearerTokenAuthentication(TokenAuthentication):
         if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
         return user
+
+
+@lru_cache(maxsize=None)
+def _user_fields(model, wanted):
+    return [f.attname for f in model._meta.concrete_fields if f.attname in wanted]
 
 
 class LoginGuard:

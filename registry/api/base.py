@@ -62,7 +62,8 @@ class ApiView(APIView):
         if answer is not None:
             return answer
         request.read_cache_probe = probe
-        response = super().dispatch(request, *args, **kwargs)
+        with probe.watching():
+            response = super().dispatch(request, *args, **kwargs)
         probe.keep(request, response)
         return response
 
@@ -77,8 +78,9 @@ class ApiView(APIView):
         been checked first. A caller the read cache's probe found (`read_cache`) is checked
         already."""
         probe = getattr(request._request, "read_cache_probe", None)
-        if probe is not None and probe.caller is not None:
-            request.user, request.auth = probe.caller
+        checked = probe.caller() if probe is not None else None
+        if checked is not None:
+            request.user, request.auth = checked
             return
         authenticators = request.authenticators
         if authenticators and connection.vendor == "postgresql":

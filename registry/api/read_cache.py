@@ -31,6 +31,7 @@ which has no snapshot to name.
 
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -39,7 +40,7 @@ from django.http import HttpResponse
 
 from registry.permissions import UncheckedCaller
 
-from .auth import BearerTokenAuthentication
+from .auth import SNAPSHOT_SQL, BearerTokenAuthentication
 
 
 class _Store:
@@ -94,21 +95,27 @@ setting_changed.connect(_clear_on_settings)
 
 class Probe:
     """One request's look at the cache. Asked before (an answer is kept for this token, path
-    and query): `caller` (user, token) and `snapshot` from the probe's statement, `answer()` the
-    kept answer if it still holds. Asked for the first time: no statement yet (`caller` None);
-    the view's first read checks the token and reads the snapshot in its own statement
-    (`BearerTokenAuthentication.unchecked(snapshot=True)`). `keep(request, response)` after the
-    view answered: a 200 under the snapshot of the request's first statement."""
+    and query): `user_id` and `snapshot` from the probe's statement, `answer()` the kept answer
+    if it still holds, else `caller()` (user, token) for the view. Asked for the first time: no
+    statement yet (`user_id` None); the view's first read checks the token and reads the
+    snapshot in its own statement (`BearerTokenAuthentication.unchecked(snapshot=True)`).
+    `keep(request, response)` after the view answered: a 200 under the snapshot of the
+    request's first statement."""
 
-    __slots__ = ("key", "snapshot", "caller", "fresh")
+    __slots__ = ("key", "user_id", "snapshot", "_caller", "fresh", "first_sql")
 
-    def __init__(self, key, snapshot=None, caller=None, fresh=False):
-        self.key, self.snapshot, self.caller, self.fresh = key, snapshot, caller, fresh
+    def __init__(self, key, user_id=None, snapshot=None, caller=None, fresh=False):
+        self.key, self.user_id, self.snapshot, self._caller, self.fresh = key, user_id, snapshot, caller, fresh
+        self.first_sql = None
+
+    def caller(self):
+        """(user, token) the probe's statement checked, or None (asked for the first time)."""
+        return None if self._caller is None else self._caller()
 
     def answer(self):
-        if self.caller is None or self.fresh or self.snapshot is None:
+        if self.user_id is None or self.fresh or self.snapshot is None:
             return None
-        entry = store.get(self.key, self.caller[0].pk, self.snapshot)
+        entry = store.get(self.key, self.user_id, self.snapshot)
         if entry is None:
             return None
         response = HttpResponse(entry[2])
@@ -116,16 +123,26 @@ class Probe:
             response[name] = value
         return response
 
+    def watching(self):
+        """Around the view: notes the request's first statement, whose snapshot a first-time
+        answer is kept under — only if that statement is the one that read it."""
+        return nullcontext() if self.user_id is not None else connection.execute_wrapper(self._note_first)
+
+    def _note_first(self, execute, sql, params, many, context):
+        if self.first_sql is None:
+            self.first_sql = sql
+        return execute(sql, params, many, context)
+
     def keep(self, request, response):
         limits = _limits()
         if limits is None or response.status_code != 200 or getattr(response, "streaming", False):
             return
-        if self.caller is not None:
-            user_id, snapshot = self.caller[0].pk, self.snapshot
+        if self.user_id is not None:
+            user_id, snapshot = self.user_id, self.snapshot
         else:  # the first read's own statement checked the token and read the snapshot
             caller = getattr(request, "user", None)
             row = getattr(caller, "__dict__", {}).get("settled_row") if isinstance(caller, UncheckedCaller) else None
-            if not row or not caller.checked:
+            if not row or not caller.checked or SNAPSHOT_SQL not in (self.first_sql or ""):
                 return
             user_id, snapshot = caller.pk, row[-1]
         if snapshot is None:
@@ -151,5 +168,6 @@ def probe(request):
     found = auth.with_snapshot(token)
     if found is None:
         return None
-    user, snapshot = found
-    return Probe(key, snapshot, (user, token), "no-cache" in request.headers.get("Cache-Control", "").lower())
+    user_id, snapshot, user = found
+    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    return Probe(key, user_id, snapshot, lambda: (user(), token), fresh)
