@@ -1,7 +1,7 @@
 """`api.read_cache`: an MLflow read repeated with the same token, path and query is answered
-from memory while PostgreSQL's snapshot is the one it was computed in — and never once anything
-has committed since: a revoke, a group membership taken away, a moved alias, a deleted token or
-a deactivated user counts at the very next request. The writes here commit for real
+from memory while PostgreSQL's snapshot is still the one it was computed in; once anything has
+committed, it is computed again: a revoke, a group membership taken away, a moved alias, a
+deleted token or a deactivated user counts at the very next request. The writes here commit for real
 (`transaction=True`), as they do on a server. On SQLite nothing is kept."""
 
 import time
