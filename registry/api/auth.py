@@ -40,11 +40,7 @@ class BearerTokenAuthentication(TokenAuthentication):
     USER_FIELDS = ("id", "username", "is_active", "is_superuser", "is_staff")
 
     def authenticate_credentials(self, key):
-        from registry.db import compiled_rows
-
-        name, build, values = self._query(key)
-        rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
-        return self._user_from([*rows[0].values()] if rows else None), key  # request.auth: the key
+        return self._user_from(self._row(key)), key  # request.auth: the key
 
     def unchecked(self, request, snapshot=False):
         """(caller, token) for a request with a well-formed `Bearer <token>` header, as DRF's
@@ -65,16 +61,20 @@ class BearerTokenAuthentication(TokenAuthentication):
         PostgreSQL's `pg_current_snapshot()` (`api.read_cache`), the snapshot None inside a
         transaction that has written; `user()` builds the user, only when the answer is not
         kept. None for an unknown token or an inactive user: the ordinary path answers those."""
-        from registry.db import compiled_rows
-
-        name, build, values = self._query(key, snapshot=True)
-        rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
-        if not rows:
-            return None
-        row = [*rows[0].values()]
-        if not row[self._fields().index("is_active")]:
+        row = self._row(key, snapshot=True)
+        try:
+            self._refuse(row)
+        except AuthenticationFailed:
             return None
         return row[0], row[-1], lambda: self._user_from(row)
+
+    def _row(self, key, snapshot=False):
+        """The token's query's row (`_query`) as a list, or None."""
+        from registry.db import compiled_rows
+
+        name, build, values = self._query(key, snapshot)
+        rows = compiled_rows(name, build, using=router.db_for_read(self.get_model()), **values)
+        return [*rows[0].values()] if rows else None
 
     def bearer_key(self, request):
         """The token of a well-formed `Authorization: Bearer <token>` header, or None."""
@@ -111,13 +111,16 @@ class BearerTokenAuthentication(TokenAuthentication):
         """The user of the token's query's row (its columns in `_fields()` order, then perhaps
         the snapshot), or raises DRF's AuthenticationFailed as `authenticate_credentials`
         always has."""
+        self._refuse(row)
+        fields = self._fields()
+        return get_user_model().from_db(router.db_for_read(self.get_model()), fields, row[:len(fields)])
+
+    def _refuse(self, row):
+        """DRF's rule, from the row alone: no such token, or its user is inactive."""
         if row is None:
             raise AuthenticationFailed("Invalid token.")
-        fields = self._fields()
-        user = get_user_model().from_db(router.db_for_read(self.get_model()), fields, row[:len(fields)])
-        if not user.is_active:
+        if not row[self._fields().index("is_active")]:
             raise AuthenticationFailed("User inactive or deleted.")
-        return user
 
 
 @lru_cache(maxsize=None)
