@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.api.read_cache.ReadCacheMiddleware",  # a repeated MLflow read, answered before the rest
     "registry.middleware.ApiMiddleware",  # /api/ takes API_MIDDLEWARE instead of what follows
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -131,6 +131,17 @@ def test_each_token_has_its_own_answers(world):
         assert response.json().get("registered_models", []) == []
 
 
+def test_the_same_request_means_the_same_headers_too(world):
+    """A kept answer is found before any other middleware runs; the host it was asked under
+    is part of what makes a request the same, so another host is checked against
+    ALLOWED_HOSTS as ever, and refused."""
+    client = _client(world.eve)
+    _warm(client, BY_ALIAS)
+    path, params = BY_ALIAS
+    response = client.get(path, params, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+
+
 def test_no_cache_and_errors_are_computed_every_time(world):
     fresh = _client(world.eve, HTTP_CACHE_CONTROL="no-cache")
     counts = [_get(fresh, BY_ALIAS)[1] for _ in range(3)]

@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from registry.errors import InvalidInput
 from registry.permissions import UncheckedCaller
 
-from . import read_cache
 from .auth import BearerTokenAuthentication
 
 from .errors import MLFLOW, EndpointNotFound
@@ -55,16 +54,12 @@ class ApiView(APIView):
     content_negotiation_class = JSONOnly
 
     def dispatch(self, request, *args, **kwargs):
-        probe = read_cache.probe(request) if self.cache_reads else None
+        probe = getattr(request, "read_cache", None) if self.cache_reads else None
         if probe is None:
             return super().dispatch(request, *args, **kwargs)
-        answer = probe.answer()
-        if answer is not None:
-            return answer
-        request.read_cache_probe = probe
         with probe.watching():
             response = super().dispatch(request, *args, **kwargs)
-        probe.keep(request, response)
+        probe.settle(request, response)
         return response
 
     def perform_authentication(self, request):
@@ -77,7 +72,7 @@ class ApiView(APIView):
         (`finalize_response`): a bad one is a 401 whatever the view answered, as if it had
         been checked first. A caller the read cache's probe found (`read_cache`) is checked
         already."""
-        probe = getattr(request._request, "read_cache_probe", None)
+        probe = getattr(request._request, "read_cache", None) if self.cache_reads else None
         checked = probe.caller() if probe is not None else None
         if checked is not None:
             request.user, request.auth = checked

@@ -10,15 +10,18 @@ transaction commits (a write, a grant, a revoke, anywhere in the database), the 
 and the answer is computed afresh. Nothing is remembered across a change, so a revoked grant
 takes effect at once, as it does without the cache: no timeout, no invalidation to forget.
 
-A request (GET, `Authorization: Bearer`, PostgreSQL, a view with `cache_reads = True`) whose
-answer is kept (same token, path and query) first runs one statement: the token's user and the
-snapshot (`BearerTokenAuthentication.with_snapshot`). A hit answers from memory; a miss runs the
-view as usual for the user found (his token is checked already). One asked for the first time
-runs the view at once, its token checked in the read's own statement as every read did before
-the cache, that statement reading the snapshot too. Either way a 200 answer is kept under the
-snapshot of the request's first statement: the view's later statements see that snapshot or a
-later one, never an earlier one, so whoever finds the answer under that snapshot gets rows at
-least as new as the state he asked in. An unknown token or an inactive user finds nothing and
+A request (GET, `Authorization: Bearer`, PostgreSQL) whose answer is kept — the same token,
+path, query and headers — is found by `ReadCacheMiddleware`, first in `MIDDLEWARE`, which runs
+one statement: the token's user and the snapshot (`BearerTokenAuthentication.with_snapshot`). A
+hit answers from memory there, before the rest of the middleware, URL resolution and DRF (the
+headers that middleware added were kept with the answer); a miss goes on to the view, for the
+user found (his token is checked already). One asked for the first time goes to the view at
+once, and a view with `cache_reads = True` runs its first read with the token checked in the
+read's own statement as every read did before the cache, that statement reading the snapshot
+too. Either way a 200 answer is kept under the snapshot of the request's first statement: the
+view's later statements see that snapshot or a later one, never an earlier one, so whoever
+finds the answer under that snapshot gets rows at least as new as the state he asked in.
+An unknown token or an inactive user finds nothing and
 takes the ordinary path (its 401).
 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
@@ -38,6 +41,7 @@ from django.core.signals import setting_changed
 from django.db import connection
 from django.http import HttpResponse
 
+from registry.db import reused_plans
 from registry.permissions import UncheckedCaller
 
 from .auth import SNAPSHOT_SQL, BearerTokenAuthentication
@@ -94,13 +98,15 @@ setting_changed.connect(_clear_on_settings)
 
 
 class Probe:
-    """One request's look at the cache. Asked before (an answer is kept for this token, path
-    and query): `user_id` and `snapshot` from the probe's statement, `answer()` the kept answer
-    if it still holds, else `caller()` (user, token) for the view. Asked for the first time: no
-    statement yet (`user_id` None); the view's first read checks the token and reads the
-    snapshot in its own statement (`BearerTokenAuthentication.unchecked(snapshot=True)`).
-    `keep(request, response)` after the view answered: a 200 under the snapshot of the
-    request's first statement."""
+    """One request's look at the cache (`request.read_cache`, set by `ReadCacheMiddleware`).
+    Asked before (an answer is kept for this request): `user_id` and `snapshot` from the
+    probe's statement, `caller()` (user, token) for the view when the kept answer no longer
+    holds. Asked for the first time: no statement yet (`user_id` None); the view's first read
+    checks the token and reads the snapshot in its own statement
+    (`BearerTokenAuthentication.unchecked(snapshot=True)`). `settle(request, response)` after a
+    view with `cache_reads` answered marks a 200 to be kept under the snapshot of the request's
+    first statement; the middleware keeps it as it leaves, with every header the middleware
+    chain added."""
 
     __slots__ = ("key", "user_id", "snapshot", "_caller", "fresh", "first_sql")
 
@@ -113,15 +119,11 @@ class Probe:
         return None if self._caller is None else self._caller()
 
     def answer(self):
+        """The kept answer, if the probe found the snapshot it was kept under."""
         if self.user_id is None or self.fresh or self.snapshot is None:
             return None
         entry = store.get(self.key, self.user_id, self.snapshot)
-        if entry is None:
-            return None
-        response = HttpResponse(entry[2])
-        for name, value in entry[3]:
-            response[name] = value
-        return response
+        return None if entry is None else HttpResponse(entry[2], headers=entry[3])
 
     def watching(self):
         """Around the view: notes the request's first statement, whose snapshot a first-time
@@ -133,9 +135,10 @@ class Probe:
             self.first_sql = sql
         return execute(sql, params, many, context)
 
-    def keep(self, request, response):
-        limits = _limits()
-        if limits is None or response.status_code != 200 or getattr(response, "streaming", False):
+    def settle(self, request, response):
+        """Marks the view's 200 to be kept (`response.read_cache_keep`) under the snapshot of
+        the request's first statement."""
+        if response.status_code != 200 or getattr(response, "streaming", False):
             return
         if self.user_id is not None:
             user_id, snapshot = self.user_id, self.snapshot
@@ -145,29 +148,71 @@ class Probe:
             if not row or not caller.checked or SNAPSHOT_SQL not in (self.first_sql or ""):
                 return
             user_id, snapshot = caller.pk, row[-1]
-        if snapshot is None:
-            return
-        if callable(getattr(response, "render", None)):
-            response.render()  # idempotent: Django's handler finds it rendered
-        if len(response.content) <= limits[1] // 8:
-            store.put(self.key, (user_id, snapshot, response.content, tuple(response.items())), limits)
+        if snapshot is not None:
+            response.read_cache_keep = (self.key, user_id, snapshot)
 
 
-def probe(request):
-    """A `Probe` for this request, or None where the cache does not apply (see the module)."""
-    limits = _limits()
-    if request.method != "GET" or limits is None or connection.vendor != "postgresql":
-        return None
-    auth = BearerTokenAuthentication()
-    token = auth.bearer_key(request)
-    if token is None:
-        return None
-    key = (hash(token), request.get_full_path())
-    if key not in store:
-        return Probe(key)
-    found = auth.with_snapshot(token)
-    if found is None:
-        return None
-    user_id, snapshot, user = found
-    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
-    return Probe(key, user_id, snapshot, lambda: (user(), token), fresh)
+# What else than the token, the path and the query makes a request the same request: the
+# server's name and scheme and every header the client sent (the host is checked against
+# ALLOWED_HOSTS, the user agent against DISALLOWED_USER_AGENTS). The token is kept only hashed;
+# Cache-Control is read, not compared (no-cache computes afresh).
+_NOT_COMPARED = frozenset({"HTTP_AUTHORIZATION", "HTTP_CACHE_CONTROL"})
+
+
+def _key(meta, token):
+    return (
+        hash(token), meta.get("SCRIPT_NAME", ""), meta.get("PATH_INFO", ""), meta.get("QUERY_STRING", ""),
+        meta.get("wsgi.url_scheme"), meta.get("SERVER_NAME"), meta.get("SERVER_PORT"),
+        tuple((name, value) for name, value in meta.items() if name[:5] == "HTTP_" and name not in _NOT_COMPARED),
+    )
+
+
+class ReadCacheMiddleware:
+    """First in `MIDDLEWARE`: a repeated read whose answer still holds is answered here, before
+    the rest of the chain, URL resolution and DRF (one statement, the probe); anything else
+    goes on with a `Probe` in `request.read_cache` for the view, and leaves with its answer kept
+    if the view marked it (`Probe.settle`). Only GET requests with `Authorization: Bearer`, on
+    PostgreSQL, with the cache on (see the module)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = self._probe(request)
+        if probe is None:
+            return self.get_response(request)
+        answer = probe.answer()
+        if answer is not None:
+            return answer
+        request.read_cache = probe
+        response = self.get_response(request)
+        keep = getattr(response, "read_cache_keep", None)
+        limits = _limits()
+        if keep is not None and limits is not None and response.status_code == 200 and not response.cookies:
+            key, user_id, snapshot = keep
+            content = response.content
+            if len(content) <= limits[1] // 8:
+                store.put(key, (user_id, snapshot, content, dict(response.items())), limits)
+        return response
+
+    @staticmethod
+    def _probe(request):
+        meta = request.META
+        if request.method != "GET" or not meta.get("HTTP_AUTHORIZATION", "").startswith(("Bearer ", "bearer ")):
+            return None
+        if _limits() is None or connection.vendor != "postgresql":
+            return None
+        auth = BearerTokenAuthentication()
+        token = auth.bearer_key(request)
+        if token is None:
+            return None
+        key = _key(meta, token)
+        if key not in store:
+            return Probe(key)
+        with reused_plans():
+            found = auth.with_snapshot(token)
+        if found is None:
+            return None
+        user_id, snapshot, user = found
+        fresh = "no-cache" in meta.get("HTTP_CACHE_CONTROL", "").lower()
+        return Probe(key, user_id, snapshot, lambda: (user(), token), fresh)
