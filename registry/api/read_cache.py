@@ -198,8 +198,8 @@ class ReadCacheMiddleware:
     @staticmethod
     def _probe(request):
         meta = request.META
-        if request.method != "GET" or not meta.get("HTTP_AUTHORIZATION", "").startswith(("Bearer ", "bearer ")):
-            return None
+        if request.method != "GET" or meta.get("HTTP_AUTHORIZATION", "")[:7].lower() != "bearer ":
+            return None  # pages and HTTP basic: nothing more to look at
         if _limits() is None or connection.vendor != "postgresql":
             return None
         auth = BearerTokenAuthentication()
