@@ -11,7 +11,8 @@ class ApiMiddleware:
     `MIDDLEWARE`: sessions, CSRF, messages, htmx, static files and django-csp (which builds its
     policy on every response) serve pages; the API (token or basic auth, JSON only) uses none of
     them, and they were a fifth of the Python time of an MLflow read (benchmarks/RESULTS.md,
-    round 6). First in `MIDDLEWARE`. The API's answers get one fixed policy that forbids
+    round 6). In `MIDDLEWARE` right after the read cache's (`api.read_cache`), which answers a
+    repeated MLflow read before any of this. The API's answers get one fixed policy that forbids
     rendering them as a document.
 
     The API's chain is built by Django's own handler from that list, once per process, and
