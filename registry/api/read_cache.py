@@ -20,9 +20,8 @@ once, and a view with `cache_reads = True` runs its first read with the token ch
 read's own statement as every read did before the cache, that statement reading the snapshot
 too. Either way a 200 answer is kept under the snapshot of the request's first statement: the
 view's later statements see that snapshot or a later one, never an earlier one, so whoever
-finds the answer under that snapshot gets rows at least as new as the state he asked in.
-An unknown token or an inactive user finds nothing and
-takes the ordinary path (its 401).
+finds the answer under that snapshot gets rows at least as new as the state he asked in. An
+unknown token or an inactive user finds nothing and takes the ordinary path (its 401).
 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
 answers (the least recently used dropped first; either 0 turns the cache off); an answer bigger
@@ -48,7 +47,8 @@ from .auth import SNAPSHOT_SQL, BearerTokenAuthentication
 
 
 class _Store:
-    """(token hash, path) → (user id, snapshot, body, headers)."""
+    """The request (`_key`: the token's hash, path, query, headers) → (user id, snapshot, body,
+    headers)."""
 
     def __init__(self):
         self._entries = OrderedDict()
