@@ -284,7 +284,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Jobs one worker runs at once (prefork children). A small registration waits on its two
 # commits, Redis and the disk about as long as it computes, so twice the cores keeps them busy
 # while others wait: with 4 children on 2 cores, 200 registrations' last versions were READY
-# 0.03-0.40 s after the last create, against 0.43-1.03 s with 2 (the total moved between +15 %
+# 0.03-0.48 s after the last create, against 0.43-1.03 s with 2 (the total moved between +15 %
 # and none from run to run: the cores are the bound; benchmarks/RESULTS.md, round 16).
 CELERY_WORKER_CONCURRENCY = envint("JOB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 if CELERY_WORKER_CONCURRENCY < 1:
