@@ -136,10 +136,8 @@ class Probe:
         return execute(sql, params, many, context)
 
     def settle(self, request, response):
-        """Marks the view's 200 to be kept (`response.read_cache_keep`) under the snapshot of
-        the request's first statement."""
-        if response.status_code != 200 or getattr(response, "streaming", False):
-            return
+        """Marks the view's answer (`response.read_cache_keep`) with the user and the snapshot
+        of the request's first statement; `ReadCacheMiddleware` decides whether it is kept."""
         if self.user_id is not None:
             user_id, snapshot = self.user_id, self.snapshot
         else:  # the first read's own statement checked the token and read the snapshot
@@ -178,7 +176,8 @@ class ReadCacheMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        probe = self._probe(request)
+        limits = _limits()
+        probe = self._probe(request) if limits is not None else None
         if probe is None:
             return self.get_response(request)
         answer = probe.answer()
@@ -187,26 +186,22 @@ class ReadCacheMiddleware:
         request.read_cache = probe
         response = self.get_response(request)
         keep = getattr(response, "read_cache_keep", None)
-        limits = _limits()
-        if keep is not None and limits is not None and response.status_code == 200 and not response.cookies:
+        # Only a whole 200 without cookies, and none bigger than an eighth of the store.
+        if (keep is not None and response.status_code == 200 and not response.streaming and not response.cookies
+                and len(response.content) <= limits[1] // 8):
             key, user_id, snapshot = keep
-            content = response.content
-            if len(content) <= limits[1] // 8:
-                store.put(key, (user_id, snapshot, content, dict(response.items())), limits)
+            store.put(key, (user_id, snapshot, response.content, dict(response.items())), limits)
         return response
 
     @staticmethod
     def _probe(request):
-        meta = request.META
-        if request.method != "GET" or meta.get("HTTP_AUTHORIZATION", "")[:7].lower() != "bearer ":
-            return None  # pages and HTTP basic: nothing more to look at
-        if _limits() is None or connection.vendor != "postgresql":
+        if request.method != "GET" or connection.vendor != "postgresql":
             return None
         auth = BearerTokenAuthentication()
-        token = auth.bearer_key(request)
+        token = auth.bearer_key(request)  # None for pages and HTTP basic
         if token is None:
             return None
-        key = _key(meta, token)
+        key = _key(request.META, token)
         if key not in store:
             return Probe(key)
         with reused_plans():
@@ -214,5 +209,5 @@ class ReadCacheMiddleware:
         if found is None:
             return None
         user_id, snapshot, user = found
-        fresh = "no-cache" in meta.get("HTTP_CACHE_CONTROL", "").lower()
+        fresh = "no-cache" in request.META.get("HTTP_CACHE_CONTROL", "").lower()
         return Probe(key, user_id, snapshot, lambda: (user(), token), fresh)
