@@ -26,14 +26,18 @@ def envbool(name, default):
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
 
 
-def envint(name, default):
+def envint(name, default, minimum=None):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+        number = None
+    if number is None or (minimum is not None and number < minimum):
+        at_least = "" if minimum is None else f", {minimum} or more"
+        raise ImproperlyConfigured(f"{name} must be an integer{at_least}, got {value!r}")
+    return number
 
 
 def envlist(name, default):
@@ -286,9 +290,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # while others wait: with 4 children on 2 cores, 200 registrations' last versions were READY
 # 0.03-0.48 s after the last create, against 0.43-1.03 s with 2 (the total moved between +15 %
 # and none from run to run: the cores are the bound; benchmarks/RESULTS.md, round 16).
-CELERY_WORKER_CONCURRENCY = envint("JOB_CONCURRENCY", 2 * (os.cpu_count() or 1))
-if CELERY_WORKER_CONCURRENCY < 1:
-    raise ImproperlyConfigured(f"JOB_CONCURRENCY must be 1 or more, got {CELERY_WORKER_CONCURRENCY}")
+CELERY_WORKER_CONCURRENCY = envint("JOB_CONCURRENCY", 2 * (os.cpu_count() or 1), minimum=1)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
