@@ -23,10 +23,19 @@ view's later statements see that snapshot or a later one, never an earlier one, 
 finds the answer under that snapshot gets rows at least as new as the state he asked in. An
 unknown token or an inactive user finds nothing and takes the ordinary path (its 401).
 
+A kept answer that cannot hold is not probed for: the request goes to the view as if asked for
+the first time, one statement in all instead of two. A snapshot's xmax (the first transaction
+not yet completed when it was taken) never goes down, so once any statement of this process has
+read a snapshot whose xmax is above a kept answer's, every later snapshot differs from the one
+that answer was kept under (`_Newest`). So after a commit, the first request a process probes
+finds its answer stale and costs the probe and the read; the others that process is asked,
+for any kept answer older than what it has seen, cost the read alone. A request with
+`Cache-Control: no-cache` is computed afresh, likewise without the probe.
+
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
 answers (the least recently used dropped first; either 0 turns the cache off); an answer bigger
 than an eighth of that is not kept. Tokens are not kept, only their hash beside the user's id.
-A request with `Cache-Control: no-cache` is computed afresh. Within a transaction that has
+Within a transaction that has
 written (tests), nothing is reused: its own writes do not change its snapshot. Not on SQLite,
 which has no snapshot to name.
 """
@@ -55,8 +64,10 @@ class _Store:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def __contains__(self, key):
-        return key in self._entries
+    def snapshot(self, key):
+        """The snapshot the answer to `key` was kept under, or None."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1]
 
     def get(self, key, user_id, snapshot):
         with self._lock:
@@ -84,6 +95,30 @@ class _Store:
 store = _Store()
 
 
+class _Newest:
+    """The highest xmax of any snapshot this process's statements have read (`saw`). A
+    snapshot's xmax never goes down, so every later statement's snapshot has an xmax at least
+    as high: an answer kept under a lower xmax can never be found again (`outdated`). Threads may
+    race in `saw`; whichever value stays is one that was seen, and so still a bound."""
+
+    xmax = 0
+
+    @classmethod
+    def saw(cls, snapshot):
+        xmax = _xmax(snapshot)
+        if xmax > cls.xmax:
+            cls.xmax = xmax
+
+    @classmethod
+    def outdated(cls, snapshot):
+        return _xmax(snapshot) < cls.xmax
+
+
+def _xmax(snapshot):
+    """`xmin:xmax:xip,…`, pg_current_snapshot()'s text."""
+    return int(snapshot.split(":", 2)[1])
+
+
 def _limits():
     """(entries, bytes), or None when the cache is off."""
     entries, megabytes = settings.API_READ_CACHE_ENTRIES, settings.API_READ_CACHE_MB
@@ -101,17 +136,18 @@ class Probe:
     """One request's look at the cache (`request.read_cache`, set by `ReadCacheMiddleware`).
     Asked before (an answer is kept for this request): `user_id` and `snapshot` from the
     probe's statement, `caller()` (user, token) for the view when the kept answer no longer
-    holds. Asked for the first time: no statement yet (`user_id` None); the view's first read
+    holds. Asked for the first time (or its kept answer known stale, or `no-cache`): no
+    statement yet (`user_id` None); the view's first read
     checks the token and reads the snapshot in its own statement
     (`BearerTokenAuthentication.unchecked(snapshot=True)`). `settle(request, response)` after a
     view with `cache_reads` answered marks a 200 to be kept under the snapshot of the request's
     first statement; the middleware keeps it as it leaves, with every header the middleware
     chain added."""
 
-    __slots__ = ("key", "user_id", "snapshot", "_caller", "fresh", "first_sql")
+    __slots__ = ("key", "user_id", "snapshot", "_caller", "first_sql")
 
-    def __init__(self, key, user_id=None, snapshot=None, caller=None, fresh=False):
-        self.key, self.user_id, self.snapshot, self._caller, self.fresh = key, user_id, snapshot, caller, fresh
+    def __init__(self, key, user_id=None, snapshot=None, caller=None):
+        self.key, self.user_id, self.snapshot, self._caller = key, user_id, snapshot, caller
         self.first_sql = None
 
     def caller(self):
@@ -120,7 +156,7 @@ class Probe:
 
     def answer(self):
         """The kept answer, if the probe found the snapshot it was kept under."""
-        if self.user_id is None or self.fresh or self.snapshot is None:
+        if self.user_id is None or self.snapshot is None:
             return None
         entry = store.get(self.key, self.user_id, self.snapshot)
         return None if entry is None else HttpResponse(entry[2], headers=entry[3])
@@ -147,6 +183,7 @@ class Probe:
                 return
             user_id, snapshot = caller.pk, row[-1]
         if snapshot is not None:
+            _Newest.saw(snapshot)
             response.read_cache_keep = (self.key, user_id, snapshot)
 
 
@@ -182,6 +219,7 @@ class ReadCacheMiddleware:
             return self.get_response(request)
         answer = probe.answer()
         if answer is not None:
+            answer.read_cache_hit = True  # for tests: the response object, not a header
             return answer
         request.read_cache = probe
         response = self.get_response(request)
@@ -202,12 +240,14 @@ class ReadCacheMiddleware:
         if token is None:
             return None
         key = _key(request.META, token)
-        if key not in store:
-            return Probe(key)
+        kept = store.snapshot(key)
+        if kept is None or _Newest.outdated(kept) or "no-cache" in request.META.get("HTTP_CACHE_CONTROL", "").lower():
+            return Probe(key)  # computed afresh whatever a probe would find: no probe
         with reused_plans():
             found = auth.with_snapshot(token)
         if found is None:
             return None
         user_id, snapshot, user = found
-        fresh = "no-cache" in request.META.get("HTTP_CACHE_CONTROL", "").lower()
-        return Probe(key, user_id, snapshot, lambda: (user(), token), fresh)
+        if snapshot is not None:
+            _Newest.saw(snapshot)
+        return Probe(key, user_id, snapshot, lambda: (user(), token))
