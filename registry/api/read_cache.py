@@ -99,7 +99,10 @@ class _Newest:
     """The highest xmax of any snapshot this process's statements have read (`saw`). A
     snapshot's xmax never goes down, so every later statement's snapshot has an xmax at least
     as high: an answer kept under a lower xmax can never be found again (`outdated`). Threads may
-    race in `saw`; whichever value stays is one that was seen, and so still a bound."""
+    race in `saw`; whichever value stays is one that was seen, and so still a bound. (A database
+    server swapped under a running process for one with fewer transactions behind it, a restore
+    from backup, would leave this above every new answer's xmax: nothing would be probed for, so
+    every read computed afresh — slower until the process restarts, never stale.)"""
 
     xmax = 0
 
