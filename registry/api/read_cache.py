@@ -35,9 +35,8 @@ for any kept answer older than what it has seen, cost the read alone. A request 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
 answers (the least recently used dropped first; either 0 turns the cache off); an answer bigger
 than an eighth of that is not kept. Tokens are not kept, only their hash beside the user's id.
-Within a transaction that has
-written (tests), nothing is reused: its own writes do not change its snapshot. Not on SQLite,
-which has no snapshot to name.
+Within a transaction that has written (tests), nothing is reused: its own writes do not change
+its snapshot. Not on SQLite, which has no snapshot to name.
 """
 
 import threading
@@ -140,9 +139,9 @@ class Probe:
     Asked before (an answer is kept for this request): `user_id` and `snapshot` from the
     probe's statement, `caller()` (user, token) for the view when the kept answer no longer
     holds. Asked for the first time (or its kept answer known stale, or `no-cache`): no
-    statement yet (`user_id` None); the view's first read
-    checks the token and reads the snapshot in its own statement
-    (`BearerTokenAuthentication.unchecked(snapshot=True)`). `settle(request, response)` after a
+    statement yet (`user_id` None); the view's first read checks the token and reads the
+    snapshot in its own statement (`BearerTokenAuthentication.unchecked(snapshot=True)`), and
+    `settle` notes that snapshot as seen (`_Newest`). `settle(request, response)` after a
     view with `cache_reads` answered marks a 200 to be kept under the snapshot of the request's
     first statement; the middleware keeps it as it leaves, with every header the middleware
     chain added."""
