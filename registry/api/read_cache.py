@@ -27,7 +27,7 @@ A kept answer that cannot hold is not probed for: the request goes to the view a
 the first time, one statement in all instead of two. A snapshot's xmax (the first transaction
 not yet completed when it was taken) never goes down, so once any statement of this process has
 read a snapshot whose xmax is above a kept answer's, every later snapshot differs from the one
-that answer was kept under (`_Newest`). So after a commit, the first request a process probes
+that answer was kept under (`_Store.may_hold`). So after a commit, the first request a process probes
 finds its answer stale and costs the probe and the read; the others that process is asked,
 for any kept answer older than what it has seen, cost the read alone. A request with
 `Cache-Control: no-cache` is computed afresh, likewise without the probe.
@@ -56,17 +56,30 @@ from .auth import SNAPSHOT_SQL, BearerTokenAuthentication
 
 class _Store:
     """The request (`_key`: the token's hash, path, query, headers) → (user id, snapshot, body,
-    headers)."""
+    headers); and the highest xmax of any snapshot this process's statements have read (`saw`).
+    A snapshot's xmax never goes down, so every later statement's snapshot has an xmax at least
+    as high: an answer kept under a lower xmax can never be found again (`may_hold`). Threads
+    may race in `saw`; whichever value stays is one that was seen, and so still a bound. (A
+    database server swapped under a running process for one with fewer transactions behind it,
+    a restore from backup, would leave it above every new answer's xmax: nothing would be
+    probed for, so every read computed afresh — slower until the process restarts, never
+    stale.)"""
 
     def __init__(self):
         self._entries = OrderedDict()
         self._bytes = 0
+        self._newest = 0
         self._lock = threading.Lock()
 
-    def snapshot(self, key):
-        """The snapshot the answer to `key` was kept under, or None."""
+    def may_hold(self, key):
+        """Whether an answer is kept for `key` that a probe could still find."""
         entry = self._entries.get(key)
-        return None if entry is None else entry[1]
+        return entry is not None and _xmax(entry[1]) >= self._newest
+
+    def saw(self, snapshot):
+        xmax = _xmax(snapshot)
+        if xmax > self._newest:
+            self._newest = xmax
 
     def get(self, key, user_id, snapshot):
         with self._lock:
@@ -89,31 +102,10 @@ class _Store:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+            self._newest = 0
 
 
 store = _Store()
-
-
-class _Newest:
-    """The highest xmax of any snapshot this process's statements have read (`saw`). A
-    snapshot's xmax never goes down, so every later statement's snapshot has an xmax at least
-    as high: an answer kept under a lower xmax can never be found again (`outdated`). Threads may
-    race in `saw`; whichever value stays is one that was seen, and so still a bound. (A database
-    server swapped under a running process for one with fewer transactions behind it, a restore
-    from backup, would leave this above every new answer's xmax: nothing would be probed for, so
-    every read computed afresh — slower until the process restarts, never stale.)"""
-
-    xmax = 0
-
-    @classmethod
-    def saw(cls, snapshot):
-        xmax = _xmax(snapshot)
-        if xmax > cls.xmax:
-            cls.xmax = xmax
-
-    @classmethod
-    def outdated(cls, snapshot):
-        return _xmax(snapshot) < cls.xmax
 
 
 def _xmax(snapshot):
@@ -141,7 +133,7 @@ class Probe:
     holds. Asked for the first time (or its kept answer known stale, or `no-cache`): no
     statement yet (`user_id` None); the view's first read checks the token and reads the
     snapshot in its own statement (`BearerTokenAuthentication.unchecked(snapshot=True)`), and
-    `settle` notes that snapshot as seen (`_Newest`). `settle(request, response)` after a
+    `settle` notes that snapshot as seen (`_Store.saw`). `settle(request, response)` after a
     view with `cache_reads` answered marks a 200 to be kept under the snapshot of the request's
     first statement; the middleware keeps it as it leaves, with every header the middleware
     chain added."""
@@ -184,8 +176,9 @@ class Probe:
             if not row or not caller.checked or SNAPSHOT_SQL not in (self.first_sql or ""):
                 return
             user_id, snapshot = caller.pk, row[-1]
+            if snapshot is not None:
+                store.saw(snapshot)  # the probe's own snapshot was noted when it was read
         if snapshot is not None:
-            _Newest.saw(snapshot)
             response.read_cache_keep = (self.key, user_id, snapshot)
 
 
@@ -221,7 +214,6 @@ class ReadCacheMiddleware:
             return self.get_response(request)
         answer = probe.answer()
         if answer is not None:
-            answer.read_cache_hit = True  # for tests: the response object, not a header
             return answer
         request.read_cache = probe
         response = self.get_response(request)
@@ -242,8 +234,7 @@ class ReadCacheMiddleware:
         if token is None:
             return None
         key = _key(request.META, token)
-        kept = store.snapshot(key)
-        if kept is None or _Newest.outdated(kept) or "no-cache" in request.META.get("HTTP_CACHE_CONTROL", "").lower():
+        if not store.may_hold(key) or "no-cache" in request.META.get("HTTP_CACHE_CONTROL", "").lower():
             return Probe(key)  # computed afresh whatever a probe would find: no probe
         with reused_plans():
             found = auth.with_snapshot(token)
@@ -251,5 +242,5 @@ class ReadCacheMiddleware:
             return None
         user_id, snapshot, user = found
         if snapshot is not None:
-            _Newest.saw(snapshot)
+            store.saw(snapshot)
         return Probe(key, user_id, snapshot, lambda: (user(), token))
