@@ -209,19 +209,19 @@ def register_versions(server, source, names, n_versions, ready_filter, threads=4
 
 
 # A model outside the workload's catalog (ours: the `scale` catalog, which the bench user owns).
-WARM_UP = "scale.ml.warm_up"
+WARM_UP, WARM_UP_VERSIONS = "scale.ml.warm_up", 16
 
 
-def warm_up(server, source, n_versions=16):
-    """Register `n_versions` versions of a model of its own, untimed, then delete it. A server that
-    has just started pays one-time costs in its first requests and jobs (lazy imports, SQL built
-    once per process, statements prepared once per database connection, Python's caches): on
-    this VM ours registered 55-70 versions/s in the first round after starting and 80-95 in the
-    next, mlflow 67 and 75-80. The timed registration measures started servers, as every other
-    phase does (each follows the registration); both get the same warm-up."""
+def warm_up(server, source):
+    """Register WARM_UP_VERSIONS versions of a model of its own, untimed, then delete it. A server
+    that has just started pays one-time costs in its first requests and jobs (lazy imports, SQL
+    built once per process, statements prepared once per database connection, Python's caches):
+    on round 18's VM ours registered 55-80 versions/s in the first round after starting and 79-95
+    in the next ones, mlflow 67 and 74-80. The timed registration measures started servers, as
+    every other phase does (each follows the registration); both get the same warm-up."""
     c = Client(server)
     c.json("POST", "registered-models/create", body={"name": WARM_UP})
-    register_versions(server, source, [WARM_UP], n_versions, f"name = '{WARM_UP}'")
+    register_versions(server, source, [WARM_UP], WARM_UP_VERSIONS, f"name = '{WARM_UP}'")
     c.json("DELETE", "registered-models/delete", body={"name": WARM_UP})
 
 
@@ -485,7 +485,8 @@ def run_benchmark(args, tmp, env, ours, theirs):
         answered[s.name] = created
         set_aliases(s, n_models, n_versions)
     print(f"\nRegistration of {n_models} × {n_versions} versions from one logged model (4 client threads),"
-          f" until all READY (each server warmed up first: 16 versions of a model of its own, untimed)")
+          f" until all READY (each server warmed up first: {WARM_UP_VERSIONS} versions of a model of its own,"
+          f" untimed)")
     for name, (seconds, count) in reg.items():
         kind = "copy + sha256 jobs" if name == "ours" else "metadata only"
         print(f"  {name:8} {seconds:7.2f} s   {count / seconds:7.1f} versions/s   ({kind}; the last create "
