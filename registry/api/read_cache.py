@@ -27,9 +27,9 @@ A kept answer that cannot hold is not probed for: the request goes to the view a
 the first time, one statement in all instead of two. A snapshot's xmax (the first transaction
 not yet completed when it was taken) never goes down, so once any statement of this process has
 read a snapshot whose xmax is above a kept answer's, every later snapshot differs from the one
-that answer was kept under (`_Store.may_hold`). So after a commit, the first request a process probes
-finds its answer stale and costs the probe and the read; the others that process is asked,
-for any kept answer older than what it has seen, cost the read alone. A request with
+that answer was kept under (`_Store.may_hold`). So after a commit, the first request a process
+probes finds its answer stale and costs the probe and the read; the others that process is
+asked, for any kept answer older than what it has seen, cost the read alone. A request with
 `Cache-Control: no-cache` is computed afresh, likewise without the probe.
 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
