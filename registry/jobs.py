@@ -14,11 +14,11 @@ Life of a job:
 - `sweep_stale` (Celery beat) finds RUNNING jobs whose heartbeat went stale (the worker was
   killed) and queues them again, or fails them with a reason after `JOBS["MAX_ATTEMPTS"]` runs.
 
-Register and copy write into `registry/versions/<id>/` reading each source file once (sha256
-computed on the way, the written size checked against what was read; a copy also against the
-source's recorded size and sha256), and only then mark the version READY in the same
-transaction that records its files. Any failure leaves the version FAILED_REGISTRATION with the
-reason and removes what was written.
+Register and copy write into `registry/versions/<id>/` reading each source file once (sha256 and
+BLAKE3 computed on the way, the written size checked against what was read; a copy also against
+the source's recorded size and BLAKE3, or sha256 for files recorded before BLAKE3 was), and only
+then mark the version READY in the same transaction that records its files. Any failure leaves
+the version FAILED_REGISTRATION with the reason and removes what was written.
 """
 
 import logging
@@ -375,11 +375,11 @@ def _run_copy(job):
     src = job.source_version
     if src is None or src.status != ModelVersion.READY:
         raise JobFailed("The source version was deleted, or is not READY any more.")
-    recorded = list(VersionFile.objects.filter(version=src).values_list("path", "size", "sha256"))
+    recorded = list(VersionFile.objects.filter(version=src).values_list("path", "size", "sha256", "blake3"))
     if not recorded:
         raise JobFailed(f"The source version {src.full_name} has no files to copy.")
     prefix = storage.version_prefix(src.pk)
-    plan = [(f"{prefix}/{path}", path, size, sha) for path, size, sha in recorded]
+    plan = [(f"{prefix}/{path}", path, size, storage.Sums(size, sha, b3)) for path, size, sha, b3 in recorded]
     written = _copy_files(job, version, plan)
     inputs = [
         VersionInput(version=version, name=i.name, digest=i.digest, source_type=i.source_type, source=i.source,
@@ -416,7 +416,8 @@ def _make_ready(job, version, written, inputs, message, **fields):
         try:
             job_finish(job, message)
             VersionFile.objects.bulk_create(
-                [VersionFile(version=version, path=p, size=s, sha256=h) for p, s, h in written]
+                [VersionFile(version=version, path=p, size=s.size, sha256=s.sha256, blake3=s.blake3)
+                 for p, s in written]
             )
             if inputs:
                 VersionInput.objects.bulk_create(inputs)
@@ -426,21 +427,27 @@ def _make_ready(job, version, written, inputs, message, **fields):
 
 
 def _copy_files(job, version, plan):
-    """Copy [(source path, relative path, expected size, expected sha256 or None)] into the
-    version's directory, checking each written file against what was read from the source."""
+    """Copy [(source path, relative path, size, recorded `storage.Sums` or None)] into the
+    version's directory, checking each written file against what was read from the source:
+    [(relative path, Sums)]."""
     dest = storage.version_prefix(version.pk)
     storage.delete_prefix(dest)  # leftovers of an earlier, interrupted run
     progress = Progress(job)
     progress.totals(len(plan), sum(size for _, _, size, _ in plan))
     rate = _conf("COPY_MAX_BYTES_PER_SECOND")
     written = []
-    for src, rel, expected_size, expected_sha in plan:
-        # One pass: the sha256 is of the bytes read while copying, and copy_file checks the
-        # stored size against them; a copy is also checked against the source's recorded sums.
-        size, sha = storage.copy_file(src, f"{dest}/{rel}", on_bytes=progress.add_bytes, max_rate=rate)
-        if expected_sha is not None and (size, sha) != (expected_size, expected_sha):
-            raise JobFailed(f"The source file {rel} does not match its recorded checksum; nothing was copied.")
-        written.append((rel, size, sha))
+    for src, rel, _size, recorded in plan:
+        # One pass: the sums are of the bytes read while copying, and copy_file checks the stored
+        # size against them. A copy is also checked against the source's recorded sums; where
+        # its BLAKE3 was recorded that check proves the bytes (so their sha256) are the recorded
+        # ones, and sha256 is not computed again: the copy runs at disk speed, not sha256's.
+        known = recorded is not None and bool(recorded.blake3)
+        sums = storage.copy_file(src, f"{dest}/{rel}", on_bytes=progress.add_bytes, max_rate=rate, sha256=not known)
+        if recorded is not None:
+            if not sums.matches(recorded):
+                raise JobFailed(f"The source file {rel} does not match its recorded checksum; nothing was copied.")
+            sums = sums._replace(sha256=recorded.sha256)
+        written.append((rel, sums))
         progress.file_done()
     # No last progress write: job_finish writes the final counters, and _make_ready finds a
     # version deleted meanwhile, in the finishing transaction.

@@ -86,6 +86,9 @@ class VersionFile(models.Model):
     path = models.CharField(max_length=1024)  # relative to the version's storage directory
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # BLAKE3 of the same bytes: a copy checks its source against it (~5x faster than sha256).
+    # Blank for files recorded before it was; a copy of those checks sha256 and records both.
+    blake3 = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["path"]

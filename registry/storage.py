@@ -11,7 +11,9 @@ import hashlib
 import io
 import posixpath
 import time
+from typing import NamedTuple
 
+import blake3
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 
@@ -76,25 +78,40 @@ def open_file(path):
     return artifact_storage().open(clean_path(path), "rb")
 
 
-def sha256_of(path, on_bytes=None):
-    digest = hashlib.sha256()
-    size = 0
-    with open_file(path) as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return size, digest.hexdigest()
+class Sums(NamedTuple):
+    """What one pass over a file found: its size, sha256 (the digest people see; None when the
+    copy did not compute it) and BLAKE3 (hex digests)."""
+
+    size: int
+    sha256: str | None
+    blake3: str
+
+    def matches(self, recorded):
+        """Whether these are the `recorded` file's bytes: by BLAKE3 where both have it (as
+        collision-resistant as sha256, and ~5× faster: the bytes, so their sha256, are the
+        recorded ones), otherwise by sha256."""
+        if self.size != recorded.size:
+            return False
+        if recorded.blake3 and self.blake3:
+            return self.blake3 == recorded.blake3
+        return self.sha256 is not None and self.sha256 == recorded.sha256
+
+
+def _hashers(sha256):
+    return blake3.blake3(), (hashlib.sha256() if sha256 else None)
+
+
+def _sums(size, b3, sha):
+    return Sums(size, sha.hexdigest() if sha is not None else None, b3.hexdigest())
 
 
 class _HashingReader(io.RawIOBase):
     """Reads a source file once, hashing and counting what passes through (and pacing it when a
     bandwidth limit is set), so a copy costs one read of the source."""
 
-    def __init__(self, f, on_bytes, max_rate):
+    def __init__(self, f, on_bytes, max_rate, sha256):
         self._f, self._on_bytes, self._max_rate = f, on_bytes, max_rate
-        self.digest, self.size, self._started = hashlib.sha256(), 0, time.monotonic()
+        (self.b3, self.sha), self.size, self._started = _hashers(sha256), 0, time.monotonic()
 
     def readable(self):
         return True
@@ -105,7 +122,9 @@ class _HashingReader(io.RawIOBase):
     def read(self, n=-1):
         data = self._f.read(CHUNK if n is None or n < 0 else min(n, CHUNK))
         if data:
-            self.digest.update(data)
+            self.b3.update(data)
+            if self.sha is not None:
+                self.sha.update(data)
             self.size += len(data)
             if self._on_bytes:
                 self._on_bytes(len(data))
@@ -116,16 +135,16 @@ class _HashingReader(io.RawIOBase):
         return data
 
 
-def copy_file(src, dst, *, on_bytes=None, max_rate=0):
-    """Copy `src` to `dst` (both storage-relative), overwriting; returns (size, sha256) of the
-    source as read in the one pass that copies it. The stored file's size is checked against
-    it (OSError when it differs)."""
+def copy_file(src, dst, *, on_bytes=None, max_rate=0, sha256=True):
+    """Copy `src` to `dst` (both storage-relative), overwriting; returns the `Sums` of the source
+    as read in the one pass that copies it (its sha256 only when `sha256`). The stored file's
+    size is checked against it (OSError when it differs)."""
     storage = artifact_storage()
     src, dst = clean_path(src), clean_path(dst)
     if isinstance(storage, FileSystemStorage):
-        return _copy_local(storage, src, dst, on_bytes, max_rate)
+        return _copy_local(storage, src, dst, on_bytes, max_rate, sha256)
     with storage.open(src, "rb") as f:
-        reader = _HashingReader(f, on_bytes, max_rate)
+        reader = _HashingReader(f, on_bytes, max_rate, sha256)
         if storage.exists(dst):
             storage.delete(dst)
         saved = storage.save(dst, File(reader, name=posixpath.basename(dst)))
@@ -135,7 +154,7 @@ def copy_file(src, dst, *, on_bytes=None, max_rate=0):
     stored = storage.size(dst)
     if stored != reader.size:
         raise OSError(f"The artifact store holds {stored} bytes of {dst!r}, {reader.size} were written.")
-    return reader.size, reader.digest.hexdigest()
+    return _sums(reader.size, reader.b3, reader.sha)
 
 
 FAST_CHUNK = 8 * 1024 * 1024  # unthrottled local copies: few, large chunks
@@ -182,14 +201,24 @@ class _Helper:
         return done
 
 
-def _copy_local(storage, src, dst, on_bytes, max_rate):
+def _hash_and_copy(digest, view, src_fd, dst_fd, offset, count):
+    """The helper's share of a chunk: `digest` (None: none) of `view`, then the kernel copy of
+    the same bytes when `src_fd` is given (the number copied; None otherwise)."""
+    if digest is not None:
+        digest.update(view)
+    return _copy_range(src_fd, dst_fd, offset, count) if src_fd is not None else None
+
+
+def _copy_local(storage, src, dst, on_bytes, max_rate, sha256):
     """The filesystem path, one pass over the source in 8 MiB chunks (1 MiB when throttled, so
     the pacing stays smooth). This thread only hashes: a helper thread has the kernel copy each
-    chunk (copy_file_range, as `cp` does) and reads the next chunk into the other of two buffers
-    meanwhile, so neither the copy nor the read adds to the sha256 (which bounds the job: ~1.7
-    GB/s on one core with SHA-NI, while `cp` from the page cache runs at 2.5-3 GB/s). Where
-    copy_file_range is missing or refused (another filesystem, an old kernel) the hashed buffer
-    itself is written."""
+    chunk (copy_file_range, as `cp` does), hashing it by BLAKE3 too when this thread computes
+    sha256, and reads the next chunk into the other of two buffers meanwhile, so neither the copy
+    nor the read adds to the hashing. sha256 bounds a job that computes it (1.5-2 GB/s on one
+    core with SHA-NI, while `cp` runs at 2.5-3 GB/s); BLAKE3 alone (a copy of files whose BLAKE3
+    was recorded) runs at ~9.5 GB/s, so such a copy goes at the speed of the read and the kernel
+    copy. Where copy_file_range is missing or refused (another
+    filesystem, an old kernel) the hashed buffer itself is written."""
     import errno
     import os
 
@@ -198,7 +227,10 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
     if storage.directory_permissions_mode is not None:
         os.chmod(os.path.dirname(dst_path), storage.directory_permissions_mode)
     chunk = CHUNK if max_rate else FAST_CHUNK
-    digest, size, started = hashlib.sha256(), 0, time.monotonic()
+    (b3, sha), size, started = _hashers(sha256), 0, time.monotonic()
+    # This thread computes the slower hash (sha256 when asked for, BLAKE3 otherwise); BLAKE3
+    # beside sha256 is the helper's, with the kernel copy of the same chunk.
+    main, side = (sha, b3) if sha is not None else (b3, None)
     with open(src_path, "rb", buffering=0) as fin:
         known = os.fstat(fin.fileno()).st_size
         # A file smaller than CHUNK (most of a model's files, a few KB): a buffer of its size, not
@@ -214,19 +246,21 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
             n = os.preadv(src_fd, [buffers[0]], 0)
             while True:
                 view, after = buffers[0][:n], size + n
-                copying = helper.submit(_copy_range, src_fd, dst_fd, size, chunk) if kernel_copy and n else None
+                copying = helper.submit(_hash_and_copy, side, view, src_fd if kernel_copy else None, dst_fd, size,
+                                        chunk) if n else None
                 reading = helper.submit(os.preadv, src_fd, [buffers[-1]], after) if n else None
-                digest.update(view)
+                main.update(view)
+                copied = None
                 if copying is not None:
                     try:
                         copied = copying.result()
                     except OSError as exc:
                         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
                             raise
-                        kernel_copy, copied = False, None  # write what was hashed, from now on
+                        kernel_copy = False  # write what was hashed, from now on
                     if copied is not None and copied != n:
                         raise OSError(f"{src!r} changed while it was copied ({copied} bytes copied, {n} read).")
-                if copying is None or copied is None:
+                if copied is None:
                     written = 0
                     while written < n:
                         written += os.pwrite(dst_fd, view[written:], size + written)
@@ -246,7 +280,7 @@ def _copy_local(storage, src, dst, on_bytes, max_rate):
         os.chmod(dst_path, storage.file_permissions_mode)
     if stored != size:
         raise OSError(f"{dst!r} holds {stored} bytes after writing {size}.")
-    return size, digest.hexdigest()
+    return _sums(size, b3, sha)
 
 
 def delete_prefix(prefix):

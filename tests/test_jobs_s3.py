@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import blake3
 import pytest
 from django.conf import settings as django_settings
 
@@ -41,12 +42,12 @@ def bucket(settings, monkeypatch):
         yield client
 
 
-def _objects(client, prefix):
+def _objects(client, prefix, digest=hashlib.sha256):
     found = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"ce/{prefix}/"):
         for obj in page.get("Contents", []):
             body = client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
-            found[obj["Key"][len(f"ce/{prefix}/"):]] = hashlib.sha256(body).hexdigest()
+            found[obj["Key"][len(f"ce/{prefix}/"):]] = digest(body).hexdigest()
     return found
 
 
@@ -66,6 +67,9 @@ def test_register_copy_and_delete_work_on_s3(world, bucket):
     copy.refresh_from_db()
     assert copy.status == ModelVersion.READY
     assert _objects(bucket, storage.version_prefix(copy.pk)) == expected
+    for v in (version, copy):  # the BLAKE3 the copy checked by, and the one it recorded
+        assert dict(VersionFile.objects.filter(version=v).values_list("path", "blake3")) == _objects(
+            bucket, storage.version_prefix(v.pk), blake3.blake3)
 
     prefix = storage.version_prefix(version.pk)
     services.version_delete(actor=world.alice, version=version)

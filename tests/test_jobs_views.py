@@ -7,6 +7,7 @@ import io
 import random
 import zipfile
 
+import blake3
 import pytest
 from django.urls import reverse
 
@@ -299,15 +300,71 @@ def test_mlmodel_is_read_with_a_safe_loader(artifacts, text, reason):
 @pytest.mark.parametrize("size", [0, 1, storage.CHUNK - 1, storage.CHUNK, storage.CHUNK + 1,
                                   storage.FAST_CHUNK + 1, 2 * storage.FAST_CHUNK + 5])
 @pytest.mark.parametrize("max_rate", [0, 10**12])
-def test_a_copy_holds_the_same_bytes_and_sha256_either_side_of_the_small_file_path(artifacts, size, max_rate):
+def test_a_copy_holds_the_same_bytes_and_sums_either_side_of_the_small_file_path(artifacts, size, max_rate):
     """Small files, one chunk, and several chunks read ahead into two buffers in turn (bytes
-    that differ from chunk to chunk: hashing or writing a chunk from the wrong buffer shows)."""
+    that differ from chunk to chunk: hashing or writing a chunk from the wrong buffer shows);
+    without sha256 when the caller checks by BLAKE3 alone."""
     data = random.Random(size).randbytes(size)
     storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+    b3 = blake3.blake3(data).hexdigest()
     assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", max_rate=max_rate) == (
-        size, hashlib.sha256(data).hexdigest()
+        size, hashlib.sha256(data).hexdigest(), b3
     )
     assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
+    assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/2/f.bin", max_rate=max_rate,
+                             sha256=False) == (size, None, b3)
+    assert (artifacts / "registry/versions/2/f.bin").read_bytes() == data
+
+
+def _copy_of(world, version):
+    copy, job = jobs.job_create_copy(actor=world.alice, source_version=version, target_model=world.iris)
+    jobs.job_run(job.pk)
+    copy.refresh_from_db()
+    job.refresh_from_db()
+    return copy, job
+
+
+def _sums(version):
+    return {f.path: (f.size, f.sha256, f.blake3) for f in VersionFile.objects.filter(version=version)}
+
+
+def test_a_copy_records_the_sources_sums_and_its_bytes_have_them(world, ready, artifacts):
+    version, _ = ready
+    recorded = _sums(version)
+    assert all(len(b3) == 64 for _, _, b3 in recorded.values())
+    copy, job = _copy_of(world, version)
+    assert copy.status == ModelVersion.READY, job.message
+    assert _sums(copy) == recorded
+    stored = artifacts / storage.version_prefix(copy.pk)
+    assert {rel: (len(data := (stored / rel).read_bytes()), hashlib.sha256(data).hexdigest(),
+                  blake3.blake3(data).hexdigest()) for rel in recorded} == recorded
+
+
+@pytest.mark.parametrize("recorded_before_blake3", [False, True])
+def test_a_copy_of_a_source_changed_on_disk_fails_and_leaves_nothing(world, ready, artifacts, recorded_before_blake3):
+    """The same size, other bytes: found by BLAKE3, or by sha256 for files recorded without it."""
+    version, _ = ready
+    if recorded_before_blake3:
+        VersionFile.objects.filter(version=version).update(blake3="")
+    weights = artifacts / storage.version_prefix(version.pk) / "model.pkl"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 1
+    weights.write_bytes(bytes(data))
+    copy, job = _copy_of(world, version)
+    assert (copy.status, job.state) == (ModelVersion.FAILED, Job.FAILED)
+    assert "model.pkl does not match its recorded checksum" in job.message
+    assert not VersionFile.objects.filter(version=copy).exists()
+    assert js.stored_files(artifacts, storage.version_prefix(copy.pk)) == {}
+
+
+def test_a_copy_of_files_recorded_before_blake3_checks_sha256_and_records_both(world, ready, artifacts):
+    version, _ = ready
+    VersionFile.objects.filter(version=version).update(blake3="")
+    copy, job = _copy_of(world, version)
+    assert copy.status == ModelVersion.READY, job.message
+    stored = artifacts / storage.version_prefix(copy.pk)
+    assert _sums(copy) == {rel: (size, sha, blake3.blake3((stored / rel).read_bytes()).hexdigest())
+                           for rel, (size, sha, _) in _sums(version).items()}
 
 
 def test_a_short_job_writes_no_progress_and_finishes_with_its_totals(world, artifacts, monkeypatch, settings):
