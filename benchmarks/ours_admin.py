@@ -3,12 +3,11 @@ benchmark's own DATABASE_URL / VAR_DIR in the environment; never against a real 
 
     python benchmarks/ours_admin.py setup                  → prints the bench user's API token
     python benchmarks/ours_admin.py bulk CATALOG MODELS VERSIONS SOURCE
-    python benchmarks/ours_admin.py jobs SINCE_ISO         → JSON: register jobs since then
+    python benchmarks/ours_admin.py jobrun NAME VERSION    → when its job started and finished, its directory
     python benchmarks/ours_admin.py bigfile MODEL_ID BYTES → writes a file into a logged model
     python benchmarks/ours_admin.py versiondir NAME VERSION → the directory of a version's files
 """
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -74,14 +73,14 @@ def bulk(catalog, n_models, n_versions, source):
     print(ModelVersion.objects.count())
 
 
-def jobs(since):
-    rows = Job.objects.filter(kind=Job.REGISTER, created_at__gte=since)
-    out = [
-        {"state": j.state, "queued": j.queued_at.timestamp(), "started": j.started_at and j.started_at.timestamp(),
-         "finished": j.finished_at and j.finished_at.timestamp()}
-        for j in rows
-    ]
-    print(json.dumps(out))
+def jobrun(name, version):
+    """When the worker started and finished the version's job (epoch seconds), and the directory
+    of the version's files."""
+    from registry import storage
+
+    job = Job.objects.select_related("version").get(version__model__full_name=name, version__version=int(version))
+    print(job.started_at.timestamp(), job.finished_at.timestamp(),
+          storage.artifact_storage().path(storage.version_prefix(job.version.pk)))
 
 
 def bigfile(model_id, size):
@@ -111,5 +110,5 @@ def versiondir(name, version):
 
 
 if __name__ == "__main__":
-    {"setup": setup, "bulk": bulk, "jobs": jobs, "bigfile": bigfile, "versiondir": versiondir}[sys.argv[1]](
+    {"setup": setup, "bulk": bulk, "jobrun": jobrun, "bigfile": bigfile, "versiondir": versiondir}[sys.argv[1]](
         *sys.argv[2:])
