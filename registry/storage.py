@@ -217,8 +217,9 @@ def _copy_local(storage, src, dst, on_bytes, max_rate, sha256):
     the copy nor the read adds to the hashing, nor to each other. sha256 bounds a job that
     computes it (1.5-2 GB/s on one core with SHA-NI, while `cp` runs at 2.5-3 GB/s from the disk
     and ~4.5 GB/s from the page cache); BLAKE3 alone (a copy of files whose BLAKE3 was recorded)
-    runs at ~9.5 GB/s, so such a copy goes at the speed of the kernel copy. Where copy_file_range is missing or refused (another
-    filesystem, an old kernel) the hashed buffer itself is written."""
+    runs at ~9.5 GB/s, so such a copy goes at the speed of the kernel copy. Where
+    copy_file_range is missing or refused (another filesystem, an old kernel) the hashed buffer
+    itself is written."""
     import errno
     import os
 

@@ -316,6 +316,28 @@ def test_a_copy_holds_the_same_bytes_and_sums_either_side_of_the_small_file_path
     assert (artifacts / "registry/versions/2/f.bin").read_bytes() == data
 
 
+@pytest.mark.parametrize("sha256", [True, False])
+@pytest.mark.parametrize("kernel", ["refused", "missing"])
+def test_where_the_kernel_copy_is_refused_or_missing_the_hashed_bytes_are_written(artifacts, monkeypatch, kernel,
+                                                                                  sha256):
+    """copy_file_range refused (EXDEV: another filesystem) or absent: the same bytes and sums."""
+    import errno
+    import os
+
+    if kernel == "refused":
+        def refuse(*args):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    else:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    data = random.Random(3).randbytes(2 * storage.FAST_CHUNK + 5)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+    assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", sha256=sha256) == (
+        len(data), hashlib.sha256(data).hexdigest() if sha256 else None, blake3.blake3(data).hexdigest()
+    )
+    assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
+
+
 def _copy_of(world, version):
     copy, job = jobs.job_create_copy(actor=world.alice, source_version=version, target_model=world.iris)
     jobs.job_run(job.pk)
