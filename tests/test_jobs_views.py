@@ -95,6 +95,8 @@ def test_the_files_tab_shows_tree_checksums_and_the_parsed_mlmodel(client, world
     assert response.status_code == 200
     for path, sha in world.expected.items():
         assert path.rsplit("/", 1)[-1] in html and sha in html
+    for b3 in VersionFile.objects.filter(version=version).values_list("blake3", flat=True):
+        assert f"BLAKE3 {b3}" in html  # in the checksum's tooltip
     assert "metadata/" in html and "notes/" in html  # the tree's directories
     for text in ("sklearn", "python_function", "sepal_length", "tensor int64", "Input example", "5.1"):
         assert text in html
