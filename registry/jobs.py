@@ -438,15 +438,15 @@ def _copy_files(job, version, plan):
     written = []
     for src, rel, _size, recorded in plan:
         # One pass: the sums are of the bytes read while copying, and copy_file checks the stored
-        # size against them. A copy is also checked against the source's recorded sums; where
-        # its BLAKE3 was recorded that check proves the bytes (so their sha256) are the recorded
-        # ones, and sha256 is not computed again: the copy runs at disk speed, not sha256's.
+        # size against them. A copy is also checked against the source's recorded sums
+        # (`Sums.checked`): where its BLAKE3 was recorded, sha256 is not computed again and the
+        # copy runs at disk speed, not sha256's.
         known = recorded is not None and bool(recorded.blake3)
         sums = storage.copy_file(src, f"{dest}/{rel}", on_bytes=progress.add_bytes, max_rate=rate, sha256=not known)
         if recorded is not None:
-            if not sums.matches(recorded):
+            sums = sums.checked(recorded)
+            if sums is None:
                 raise JobFailed(f"The source file {rel} does not match its recorded checksum; nothing was copied.")
-            sums = sums._replace(sha256=recorded.sha256)
         written.append((rel, sums))
         progress.file_done()
     # No last progress write: job_finish writes the final counters, and _make_ready finds a

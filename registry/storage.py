@@ -86,15 +86,18 @@ class Sums(NamedTuple):
     sha256: str | None
     blake3: str
 
-    def matches(self, recorded):
-        """Whether these are the `recorded` file's bytes: by BLAKE3 where both have it (as
-        collision-resistant as sha256, and ~5× faster: the bytes, so their sha256, are the
-        recorded ones), otherwise by sha256."""
+    def checked(self, recorded):
+        """These sums as a copy of the `recorded` file records them, or None when they are not
+        its bytes. By BLAKE3 where both have it (as collision-resistant as sha256, and ~5×
+        faster: the bytes, so their sha256, are the recorded ones, which need not be computed
+        again), otherwise by sha256."""
         if self.size != recorded.size:
-            return False
+            return None
         if recorded.blake3 and self.blake3:
-            return self.blake3 == recorded.blake3
-        return self.sha256 is not None and self.sha256 == recorded.sha256
+            same = self.blake3 == recorded.blake3
+        else:
+            same = self.sha256 is not None and self.sha256 == recorded.sha256
+        return self._replace(sha256=recorded.sha256) if same else None
 
 
 def _hashers(sha256):
