@@ -434,8 +434,7 @@ def main():
     (tmp / "ours" / "staticfiles").mkdir(parents=True)
     py = str(BIN / "python")
     subprocess.run([py, "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
-    token = subprocess.run([py, "benchmarks/ours_admin.py", "setup"], env=env, cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = ours_admin(env, "setup")
     ours = Server("ours", free_port(), {"Authorization": f"Bearer {token}"})
     theirs = Server("mlflow", free_port(), {})
     servers = [ours, theirs]
@@ -641,10 +640,8 @@ def analyze(env):
 
 def _bulk(tmp, env, n_models, n_versions, sources):
     t0 = time.perf_counter()
-    out = subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "bulk", "scale", str(n_models),
-                          str(n_versions), sources["ours"]["source"]], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    total_ours = int(out.strip().splitlines()[-1])
+    out = ours_admin(env, "bulk", "scale", n_models, n_versions, sources["ours"]["source"])
+    total_ours = int(out.splitlines()[-1])
     analyze(env)
     total_theirs = bulk_theirs(tmp / "mlflow.db", "scale", n_models, n_versions, sources["mlflow"]["source"])
     print(f"  bulk-inserted {n_models * n_versions:,} versions into each in {time.perf_counter() - t0:.0f} s "
@@ -672,6 +669,12 @@ def check_targets(results, b2b, reg, paired, ops):
     rate = {k: c / s for k, (s, c) in reg.items()}
     print(f"  {'MET ' if rate['ours'] >= rate['mlflow'] else 'MISS'} registration: {rate['ours']:.1f} vs "
           f"{rate['mlflow']:.1f} versions/s (≥1×)")
+
+
+def ours_admin(env, *args):
+    """`benchmarks/ours_admin.py` with our server's settings: its standard output, stripped."""
+    return subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", *map(str, args)], env=env, cwd=ROOT,
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
@@ -710,9 +713,7 @@ def copy_benchmark(args, tmp, env, ours):
     checks its source by the recorded BLAKE3 alone."""
     size = args.copy_mb << 20
     big = log_model(ours, "benchmark-big")
-    directory = Path(subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "bigfile", big["model_id"],
-                                     str(size)], env=env, cwd=ROOT, check=True, capture_output=True,
-                                    text=True).stdout.strip())
+    directory = Path(ours_admin(env, "bigfile", big["model_id"], size))
     c = Client(ours)
     c.json("POST", "registered-models/create", body={"name": f"{CATALOG}.big"})
     c.json("POST", "registered-models/create", body={"name": f"{CATALOG}.big_copy"})
@@ -735,9 +736,7 @@ def copy_benchmark(args, tmp, env, ours):
         called = time.time()
         v = c.json("POST", "model-versions/create", body={"name": name, **source})["model_version"]
         until_ready(name, v["version"])
-        started, finished, where = subprocess.run(
-            [str(BIN / "python"), "benchmarks/ours_admin.py", "jobrun", name, v["version"]], env=env, cwd=ROOT,
-            check=True, capture_output=True, text=True).stdout.split()
+        started, finished, where = ours_admin(env, "jobrun", name, v["version"]).split()
         return float(finished) - called, float(finished) - float(started), v["version"], Path(where)
 
     def remove(name, number, where):
@@ -760,13 +759,10 @@ def copy_benchmark(args, tmp, env, ours):
         return elapsed
 
     settle("warm", directory)
-    register_s, register_ran, version, _ = job(f"{CATALOG}.big",
-                                               {"source": big["source"], "model_id": big["model_id"]})
     # `cp` copies the very files the copy jobs read: the registered version's, not the logged
     # model's (same bytes, but other blocks on the disk, written another way).
-    directory = Path(subprocess.run([str(BIN / "python"), "benchmarks/ours_admin.py", "versiondir", f"{CATALOG}.big",
-                                     str(version)], env=env, cwd=ROOT, check=True, capture_output=True,
-                                    text=True).stdout.strip())
+    register_s, register_ran, version, directory = job(f"{CATALOG}.big",
+                                                       {"source": big["source"], "model_id": big["model_id"]})
     total = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
     mb = total / 1e6
     print(f"\nCopy throughput, a {mb / 1000:.2f} GB version (wall time from the API call until the worker made it "

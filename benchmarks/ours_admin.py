@@ -5,7 +5,6 @@ benchmark's own DATABASE_URL / VAR_DIR in the environment; never against a real 
     python benchmarks/ours_admin.py bulk CATALOG MODELS VERSIONS SOURCE
     python benchmarks/ours_admin.py jobrun NAME VERSION    → when its job started and finished, its directory
     python benchmarks/ours_admin.py bigfile MODEL_ID BYTES → writes a file into a logged model
-    python benchmarks/ours_admin.py versiondir NAME VERSION → the directory of a version's files
 """
 
 import os
@@ -101,14 +100,6 @@ def bigfile(model_id, size):
     print(directory)
 
 
-def versiondir(name, version):
-    """Where the version's files are: the files a copy job of it reads (`cp` copies these)."""
-    from registry import storage
-
-    found = ModelVersion.objects.get(model__full_name=name, version=int(version))
-    print(storage.artifact_storage().path(storage.version_prefix(found.pk)))
-
-
 if __name__ == "__main__":
-    {"setup": setup, "bulk": bulk, "jobrun": jobrun, "bigfile": bigfile, "versiondir": versiondir}[sys.argv[1]](
+    {"setup": setup, "bulk": bulk, "jobrun": jobrun, "bigfile": bigfile}[sys.argv[1]](
         *sys.argv[2:])
