@@ -50,6 +50,22 @@ def login(page, username, password):
     page.wait_for_url(page.base + "/")
 
 
+def test_a_field_chosen_as_a_popover_opens_keeps_the_focus(page, world, transactional_db):
+    """The popover focuses its first field on the toggle event, which comes a moment after it
+    opened; someone already in another of its fields (quick, or a password manager) stays there.
+    It used to move them, and what they typed next went into the first field."""
+    login(page, "alice", "alice-pass-123")
+    page.goto(page.base + "/explore/prod/ml_team/iris/")
+    page.evaluate("""() => { document.querySelector('#aliases details').open = true;
+                             document.querySelector('#alias_version').focus(); }""")
+    page.wait_for_timeout(100)  # the toggle event has come
+    assert page.evaluate("() => document.activeElement.id") == "alias_version"
+    # Opened with nothing focused inside, it still goes to its first field.
+    page.keyboard.press("Escape")
+    page.click("#aliases summary")
+    page.wait_for_function("() => document.activeElement.id === 'alias_alias'")
+
+
 def test_owner_edits_tags_aliases_and_deletes_a_version(page, world, transactional_db):
     sync_api = pytest.importorskip("playwright.sync_api")
     login(page, "alice", "alice-pass-123")

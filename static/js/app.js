@@ -78,9 +78,13 @@
     if (d.matches && d.matches("details.menu, details.popover") && d.open) {
       closeMenus(d);
       // A form sent back with errors opens on its first invalid field, else on its first field.
+      // The toggle event comes a moment after the popover opened: focus already in one of its
+      // fields (someone quick, a password manager) is where the user went, and stays there.
       var first = d.querySelector("[aria-invalid=true]") ||
         d.querySelector("input:not([type=hidden]), textarea, select");
-      if (first && d.classList.contains("popover")) first.focus();
+      var active = document.activeElement;
+      var chosen = active && d.contains(active) && !active.matches("summary");
+      if (first && d.classList.contains("popover") && !chosen) first.focus();
     }
   }, true);
 
