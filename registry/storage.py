@@ -177,53 +177,93 @@ def _copy_range(fin, fout, offset, count):
     return done
 
 
-class _Helper:
-    """A thread of its own for a file of more than one chunk; a file of one chunk (most of a
-    model's files) is copied in this thread, where starting a thread would cost more."""
+def _copy_kernel(src_fd, dst_fd, chunk, main, side, step):
+    """Copy in the kernel (copy_file_range, as `cp` does), chunk by chunk in a helper thread,
+    while this thread reads the same chunk of the source and hashes it: both read the same
+    pages of the page cache at the same time. This thread reads 1 MiB at a time into one
+    buffer, which stays in the CPU's cache while it is hashed: 1 GiB from the page cache in
+    0.25-0.26 s, `cp` 0.27 (8 MiB chunks read into buffers by a third thread: 0.32-0.40 s;
+    the copy read back after it was written: 0.28-0.29 s). With a second digest (`side`), the
+    helper hashes the chunk too, after copying it. The chunk after this one is announced to
+    the kernel (WILLNEED), so a source on disk is read while this one is copied. True when the
+    whole file was copied; False when the kernel refused the first chunk (another filesystem,
+    an old kernel): nothing was copied or hashed, the file is for `_copy_buffered`."""
+    import errno
+    import os
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, threaded):
-        from concurrent.futures import Future, ThreadPoolExecutor
+    mine, its = memoryview(bytearray(CHUNK)), memoryview(bytearray(CHUNK))
 
-        self._pool, self._future = (ThreadPoolExecutor(1) if threaded else None), Future
+    def copy(offset):
+        """The helper's share: the chunk at `offset` copied, then its side hash; its size."""
+        n = _copy_range(src_fd, dst_fd, offset, chunk)
+        if side is not None and n:
+            _hash_range(src_fd, offset, n, side, its)
+        return n
 
-    def __enter__(self):
-        return self
+    try:
+        n = copy(0)  # here: a refusal comes before anything was hashed
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            return False
+        raise
+    hashed = _hash_range(src_fd, 0, n, main, mine)
+    done = 0
+    with ThreadPoolExecutor(1) as helper:
+        while True:
+            if hashed != n:
+                raise OSError(f"The source changed while it was copied ({n} bytes copied, {hashed} read).")
+            done += n
+            step(n)
+            if n < chunk:  # a short copy is the end of the file
+                return True
+            os.posix_fadvise(src_fd, done + chunk, chunk, os.POSIX_FADV_WILLNEED)
+            copying = helper.submit(copy, done)
+            hashed = _hash_range(src_fd, done, chunk, main, mine, to_end=True)
+            n = copying.result()
 
-    def __exit__(self, *exc):
-        if self._pool is not None:
-            self._pool.shutdown()
 
-    def submit(self, fn, *args):
-        if self._pool is not None:
-            return self._pool.submit(fn, *args)
-        done = self._future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:
-            done.set_exception(exc)
-        return done
+def _hash_range(fd, offset, count, digest, buffer, to_end=False):
+    """Feed `digest` the `count` bytes of `fd` at `offset`, read into `buffer` a piece at a
+    time; the number read. Fewer than `count` only at the end of the file, which (`to_end`)
+    may come first."""
+    import os
+
+    start, end = offset, offset + count
+    while offset < end:
+        n = os.preadv(fd, [buffer[: min(len(buffer), end - offset)]], offset)
+        if not n:
+            if to_end:
+                break
+            raise OSError(f"The source ended {end - offset} bytes short while it was copied.")
+        digest.update(buffer[:n])
+        offset += n
+    return offset - start
 
 
-def _hash_and_copy(digest, view, src_fd, dst_fd, offset, count):
-    """The helper's share of a chunk: `digest` (None: none) of `view`, then the kernel copy of
-    the same bytes when `src_fd` is given (the number copied; None otherwise)."""
-    if digest is not None:
-        digest.update(view)
-    return _copy_range(src_fd, dst_fd, offset, count) if src_fd is not None else None
+def _copy_buffered(src_fd, dst_fd, offset, chunk, main, side, step):
+    """Copy from `offset` to the end through one buffer of `chunk` bytes: read, hash, write."""
+    import os
+
+    buffer = memoryview(bytearray(chunk))
+    while n := os.preadv(src_fd, [buffer], offset):
+        view = buffer[:n]
+        main.update(view)
+        if side is not None:
+            side.update(view)
+        written = 0
+        while written < n:
+            written += os.pwrite(dst_fd, view[written:], offset + written)
+        offset += n
+        step(n)
 
 
 def _copy_local(storage, src, dst, on_bytes, max_rate, sha256):
-    """The filesystem path, one pass over the source in 8 MiB chunks (1 MiB when throttled, so
-    the pacing stays smooth). This thread only hashes; meanwhile a helper thread has the kernel
-    copy the chunk (copy_file_range, as `cp` does), hashing it by BLAKE3 too when this thread
-    computes sha256, and another reads the next chunk into the other of two buffers, so neither
-    the copy nor the read adds to the hashing, nor to each other. sha256 bounds a job that
-    computes it (1.5-2 GB/s on one core with SHA-NI, while `cp` runs at 2.5-3 GB/s from the disk
-    and ~4.5 GB/s from the page cache); BLAKE3 alone (a copy of files whose BLAKE3 was recorded)
-    runs at ~9.5 GB/s, so such a copy goes at the speed of the kernel copy. Where
-    copy_file_range is missing or refused (another filesystem, an old kernel) the hashed buffer
-    itself is written."""
-    import errno
+    """The filesystem path, one pass in 8 MiB chunks (1 MiB when throttled, so the pacing stays
+    smooth). A file of at least 1 MiB is copied by the kernel (`_copy_kernel`) while the same
+    bytes are hashed; a smaller one (most of a model's files), or where the kernel copy is
+    missing or refused (another filesystem, an old kernel), goes through one buffer
+    (`_copy_buffered`)."""
     import os
 
     src_path, dst_path = storage.path(src), storage.path(dst)
@@ -232,55 +272,31 @@ def _copy_local(storage, src, dst, on_bytes, max_rate, sha256):
         os.chmod(os.path.dirname(dst_path), storage.directory_permissions_mode)
     chunk = CHUNK if max_rate else FAST_CHUNK
     (b3, sha), size, started = _hashers(sha256), 0, time.monotonic()
-    # This thread computes the slower hash (sha256 when asked for, BLAKE3 otherwise); BLAKE3
-    # beside sha256 is the helper's, with the kernel copy of the same chunk.
+    # With sha256 (~2 GB/s on one core with SHA-NI, slower than the disk) this thread computes
+    # it, and BLAKE3 (7-10 GB/s) is the kernel copy's thread's; without it, BLAKE3 is this
+    # thread's and the kernel copy alone the other's.
     main, side = (sha, b3) if sha is not None else (b3, None)
-    with open(src_path, "rb", buffering=0) as fin:
-        known = os.fstat(fin.fileno()).st_size
-        # A file smaller than CHUNK (most of a model's files, a few KB): a buffer of its size, not
-        # 8 MiB (allocating and zeroing that cost 0.3 ms per file), and one read and one write
-        # instead of the kernel copy, which would read the same bytes a second time for nothing.
-        small = known < CHUNK
-        if small:
-            chunk = known + 1  # the first read sees the end when the file did not grow
-        buffers = [memoryview(bytearray(chunk)), memoryview(bytearray(chunk))]
-        kernel_copy = hasattr(os, "copy_file_range") and not small
-        with open(dst_path, "wb", buffering=0) as fout, _Helper(known > chunk) as copier, \
-                _Helper(known > chunk) as reader:
-            src_fd, dst_fd = fin.fileno(), fout.fileno()
-            n = os.preadv(src_fd, [buffers[0]], 0)
-            while True:
-                view, after = buffers[0][:n], size + n
-                copying = copier.submit(_hash_and_copy, side, view, src_fd if kernel_copy else None, dst_fd, size,
-                                        chunk) if n else None
-                reading = reader.submit(os.preadv, src_fd, [buffers[-1]], after) if n else None
-                main.update(view)
-                copied = None
-                if copying is not None:
-                    try:
-                        copied = copying.result()
-                    except OSError as exc:
-                        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                            raise
-                        kernel_copy = False  # write what was hashed, from now on
-                    if copied is not None and copied != n:
-                        raise OSError(f"{src!r} changed while it was copied ({copied} bytes copied, {n} read).")
-                if copied is None:
-                    written = 0
-                    while written < n:
-                        written += os.pwrite(dst_fd, view[written:], size + written)
-                if not n:
-                    break
-                size = after
-                if on_bytes:
-                    on_bytes(n)
-                if max_rate:
-                    ahead = size / max_rate - (time.monotonic() - started)
-                    if ahead > 0:
-                        time.sleep(ahead)
-                n = reading.result()
-                buffers.reverse()
-            stored = os.fstat(dst_fd).st_size
+
+    def step(n):
+        """`n` more bytes copied and hashed: progress, and the pacing of a throttled copy."""
+        nonlocal size
+        size += n
+        if on_bytes:
+            on_bytes(n)
+        if max_rate:
+            ahead = size / max_rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    with open(src_path, "rb", buffering=0) as fin, open(dst_path, "wb", buffering=0) as fout:
+        src_fd, dst_fd = fin.fileno(), fout.fileno()
+        known = os.fstat(src_fd).st_size
+        kernel = known >= CHUNK and hasattr(os, "copy_file_range")
+        if not (kernel and _copy_kernel(src_fd, dst_fd, chunk, main, side, step)):
+            # A file smaller than CHUNK: a buffer of its size, not 8 MiB (allocating and zeroing
+            # that cost 0.3 ms per file), and one read, not a kernel copy and a second read.
+            _copy_buffered(src_fd, dst_fd, size, chunk if known >= CHUNK else known + 1, main, side, step)
+        stored = os.fstat(dst_fd).st_size
     if storage.file_permissions_mode is not None:
         os.chmod(dst_path, storage.file_permissions_mode)
     if stored != size:

@@ -340,6 +340,47 @@ def test_where_the_kernel_copy_is_refused_or_missing_the_hashed_bytes_are_writte
     assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
 
 
+def test_a_kernel_copy_refused_part_way_fails_the_copy(artifacts, monkeypatch):
+    """The first chunk copied, the next refused: the copy fails (its job with it, files removed)
+    rather than go on with bytes it hashed while the kernel was to copy them."""
+    import errno
+    import os
+
+    kernel_copy, calls = os.copy_file_range, []
+
+    def refuse_later(*args):
+        calls.append(args)
+        if len(calls) > 1:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return kernel_copy(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", refuse_later)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(random.Random(4).randbytes(
+        2 * storage.FAST_CHUNK + 5)))
+    with pytest.raises(OSError, match="cross-device"):
+        storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin")
+    assert len(calls) == 2
+
+
+def test_a_source_that_changes_size_while_it_is_copied_fails_the_copy(artifacts, monkeypatch):
+    """The kernel copy finds the end of the file sooner than the read that hashes the same chunk
+    (the file was cut and written again meanwhile): the copy fails rather than record sums of
+    bytes it did not copy."""
+    import os
+
+    kernel_copy, calls = os.copy_file_range, []
+
+    def cut_short(*args):
+        calls.append(args)
+        return 0 if len(calls) == 2 else kernel_copy(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", cut_short)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(random.Random(5).randbytes(
+        2 * storage.FAST_CHUNK + 5)))
+    with pytest.raises(OSError, match="changed while it was copied"):
+        storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin")
+
+
 def _copy_of(world, version):
     copy, job = jobs.job_create_copy(actor=world.alice, source_version=version, target_model=world.iris)
     jobs.job_run(job.pk)
