@@ -272,3 +272,89 @@ def test_readers_never_see_an_alias_older_than_the_last_committed_move(world):
     assert failures == []
     if not hits[0]:  # a parallel test run's commits changed the snapshot all along
         pytest.skip("no answer came from memory: the cache was not exercised this time")
+
+
+# --- Before Django: `ReadCacheWSGI`, as gunicorn calls it -------------------------------------
+def _wsgi_get(app, user, read, **headers):
+    """(status, headers, body, whether the answer came from memory before Django, statements)
+    of one GET through the WSGI application `app`."""
+    from urllib.parse import urlencode
+    from wsgiref.util import setup_testing_defaults
+
+    path, params = read
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": urlencode(params),
+               "HTTP_HOST": "testserver", "SERVER_NAME": "testserver",
+               "HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}", **headers}
+    setup_testing_defaults(environ)
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started.update(status=status, headers=dict(response_headers))
+
+    with CaptureQueriesContext(connection) as ctx:
+        result = app(environ, start_response)
+        body = b"".join(result)
+    # Django's handler answers with its response object; only a kept answer sent before it is a list.
+    return started["status"], started["headers"], body, type(result) is list, len(ctx.captured_queries)
+
+
+@pytest.fixture
+def wsgi_app():
+    from django.core.wsgi import get_wsgi_application
+
+    return read_cache.ReadCacheWSGI(get_wsgi_application())
+
+
+def _wsgi_warm(app, user, read, seconds=10):
+    """(the first answer, the first one from memory); see `_warm`."""
+    first = _wsgi_get(app, user, read)
+    assert first[0] == "200 OK", first
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        again = _wsgi_get(app, user, read)
+        assert again[0] == "200 OK"
+        if again[3]:
+            return first, again
+    raise AssertionError(f"no answer from memory within {seconds} s")
+
+
+def test_a_kept_answer_is_sent_before_django_with_the_first_answers_status_and_headers(world, wsgi_app):
+    first, hit = _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+    assert not first[3] and hit[4] == 1  # computed by Django first; then the probe alone
+    assert (hit[0], hit[1], hit[2]) == (first[0], first[1], first[2])
+    assert hit[1]["Content-Length"] == str(len(hit[2])) and hit[1]["X-Frame-Options"] == "DENY"
+
+
+def test_before_django_a_commit_counts_at_the_next_read(world, wsgi_app):
+    """A moved alias and a revoke, each seen by the very next request through the WSGI layer;
+    a stale answer costs two statements, the probe and the read."""
+    _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+    services.alias_set(actor=world.alice, model=world.iris, alias="Champion", version=1)
+    status, _, body, hit, queries = _wsgi_get(wsgi_app, world.eve, BY_ALIAS)
+    assert (status, hit, queries) == ("200 OK", False, 2)
+    assert b'"version":"1"' in body.replace(b" ", b"")
+    _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+    services.grants_change(actor=world.alice, obj=world.iris, changes=[{"principal": "eve", "remove": ["EXECUTE"]}])
+    status, _, body, hit, _ = _wsgi_get(wsgi_app, world.eve, BY_ALIAS)
+    assert (status, hit) == ("404 Not Found", False), body
+
+
+def test_before_django_a_failing_probe_leaves_the_request_to_django(world, wsgi_app, monkeypatch):
+    """Anything going wrong before Django (here: looking after the connection) sends the
+    request on to Django's handling, which answers it as without the layer."""
+    _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+
+    def broken():
+        raise RuntimeError("connection check failed")
+
+    monkeypatch.setattr(read_cache, "close_old_connections", broken)
+    status, _, body, hit, _ = _wsgi_get(wsgi_app, world.eve, BY_ALIAS)
+    assert (status, hit) == ("200 OK", False)
+    assert b"Champion" in body or b"champion" in body
+
+
+def test_before_django_pages_and_other_methods_go_straight_to_django(world, wsgi_app):
+    status, _, _, hit, queries = _wsgi_get(wsgi_app, world.eve, ("/", {}), HTTP_AUTHORIZATION="")
+    assert hit is False and status in ("200 OK", "302 Found")
+    status, _, body, hit, _ = _wsgi_get(wsgi_app, world.eve, BY_ALIAS, REQUEST_METHOD="POST")
+    assert hit is False and status != "200 OK"

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import router
+from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import BasicAuthentication, TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
@@ -78,7 +79,13 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     def bearer_key(self, request):
         """The token of a well-formed `Authorization: Bearer <token>` header, or None."""
-        parts = get_authorization_header(request).split()
+        return self.bearer_key_of(get_authorization_header(request))
+
+    def bearer_key_of(self, header):
+        """`bearer_key` of the header's value (bytes, or text as in a WSGI environ)."""
+        if isinstance(header, str):
+            header = header.encode(HTTP_HEADER_ENCODING)
+        parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower().encode():
             return None
         try:
