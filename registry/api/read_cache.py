@@ -279,7 +279,8 @@ class ReadCacheWSGI:
         self.application = application
 
     def __call__(self, environ, start_response):
-        if _limits() is not None:
+        if (environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" in environ
+                and connection.vendor == "postgresql" and _limits() is not None):  # else nothing to find
             try:
                 close_old_connections()
                 probe = _probe(environ)
