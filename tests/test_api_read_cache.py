@@ -358,3 +358,12 @@ def test_before_django_pages_and_other_methods_go_straight_to_django(world, wsgi
     assert hit is False and status in ("200 OK", "302 Found")
     status, _, body, hit, _ = _wsgi_get(wsgi_app, world.eve, BY_ALIAS, REQUEST_METHOD="POST")
     assert hit is False and status != "200 OK"
+
+
+def test_before_django_a_connection_kept_for_no_time_is_closed_after_a_kept_answer(world, wsgi_app, monkeypatch):
+    """DB_CONN_MAX_AGE=0 (behind a pooler): Django closes the connection after each request;
+    so does the layer after a kept answer it sent itself."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    connection.close()  # the next connection is opened under the setting
+    _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+    assert connection.connection is None

@@ -272,8 +272,9 @@ class ReadCacheWSGI:
     goes to Django, with the probe's finding in the environ for `ReadCacheMiddleware` (no second
     probe). As the middleware does, a hit runs one statement (the probe) and sends the status
     and headers the first answer had; the database connection is looked after as Django's
-    request signals would (closed when too old or broken, before the probe). Should the probe
-    fail (the database gone), the request goes to Django, which answers the error."""
+    request signals would (closed when too old or broken, before the probe and after the
+    answer). Should the probe fail (the database gone), the request goes to Django, which
+    answers the error."""
 
     def __init__(self, application):
         self.application = application
@@ -290,6 +291,10 @@ class ReadCacheWSGI:
             if kept is not None:
                 body, headers = kept
                 start_response("200 OK", list(headers.items()))
+                try:  # and after the request, as Django's request_finished would (DB_CONN_MAX_AGE=0)
+                    close_old_connections()
+                except Exception:  # the answer is sent; the next request's check closes it
+                    pass
                 return [body]
             if probe is not None:
                 environ[_PROBED] = probe
