@@ -237,9 +237,11 @@ class ReadCacheMiddleware:
 
 
 
-def _probe(meta):
+def _probe(meta, outside_django=False):
     """The request's `Probe` (`meta`: its WSGI environ), or None when the cache does not apply
-    to it (see the module)."""
+    to it (see the module). `outside_django`: called before Django's request handling, so the
+    connection is first looked after as Django's request_started would (closed when too old
+    or broken), if the probe is to run a statement."""
     if meta.get("REQUEST_METHOD") != "GET" or connection.vendor != "postgresql":
         return None
     auth = BearerTokenAuthentication()
@@ -249,6 +251,8 @@ def _probe(meta):
     key = _key(meta, token)
     if not store.may_hold(key) or "no-cache" in meta.get("HTTP_CACHE_CONTROL", "").lower():
         return Probe(key)  # computed afresh whatever a probe would find: no probe
+    if outside_django:
+        close_old_connections()
     with reused_plans():
         found = auth.with_snapshot(token)
     if found is None:
@@ -280,11 +284,9 @@ class ReadCacheWSGI:
         self.application = application
 
     def __call__(self, environ, start_response):
-        if (environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" in environ
-                and connection.vendor == "postgresql" and _limits() is not None):  # else nothing to find
+        if _limits() is not None:
             try:
-                close_old_connections()
-                probe = _probe(environ)
+                probe = _probe(environ, outside_django=True)
                 kept = probe.kept() if probe is not None else None
             except Exception:  # Django's handling answers the failure, as it would without this
                 probe = kept = None
