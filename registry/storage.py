@@ -192,7 +192,8 @@ def _copy_kernel(src_fd, dst_fd, chunk, main, side, step):
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    mine, its = memoryview(bytearray(CHUNK)), memoryview(bytearray(CHUNK))
+    mine = memoryview(bytearray(CHUNK))
+    its = memoryview(bytearray(CHUNK)) if side is not None else None  # the helper's, for `side`
 
     def copy(offset):
         """The helper's share: the chunk at `offset` copied, then its side hash; its size."""
