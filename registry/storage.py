@@ -101,7 +101,14 @@ class Sums(NamedTuple):
 
 
 def _hashers(sha256):
-    return blake3.blake3(), (hashlib.sha256() if sha256 else None)
+    """(BLAKE3, sha256 or None). Without sha256, BLAKE3 is what bounds a copy where it runs at
+    CPU speeds near the kernel copy's (1.5 GB/s on one core of an AMD EPYC VM without AVX-512,
+    against 7.5 on the Intel one): it may then split each piece it is given across both cores
+    (its own threads; a half no other core takes is hashed by the caller, so a busy machine
+    loses nothing). 1 GiB copied there: 0.88-0.89 -> 0.79-0.83 s (`cp` 0.58-0.59)."""
+    if sha256:
+        return blake3.blake3(), hashlib.sha256()
+    return blake3.blake3(max_threads=blake3.blake3.AUTO), None
 
 
 def _sums(size, b3, sha):
