@@ -101,11 +101,13 @@ class Sums(NamedTuple):
 
 
 def _hashers(sha256):
-    """(BLAKE3, sha256 or None). Without sha256, BLAKE3 is what bounds a copy where it runs at
-    CPU speeds near the kernel copy's (1.5 GB/s on one core of an AMD EPYC VM without AVX-512,
-    against 7.5 on the Intel one): it may then split each piece it is given across both cores
-    (its own threads; a half no other core takes is hashed by the caller, so a busy machine
-    loses nothing). 1 GiB copied there: 0.88-0.89 -> 0.79-0.83 s (`cp` 0.58-0.59)."""
+    """(BLAKE3, sha256 or None). Without sha256 (a copy job), BLAKE3 is the job's only check and
+    splits each piece it is given across both cores (its own threads; a half no other core takes
+    is hashed by the caller, so a busy machine gets one core's speed). That pays where one core's
+    BLAKE3 is slower than the kernel copy beside it (1.5 GB/s on an AMD EPYC VM without AVX-512:
+    1 GiB copied in 0.88-0.89 -> 0.79-0.83 s, `cp` 0.58-0.59); where it is faster (7.5 GB/s on
+    an Intel VM), the kernel copy bounds the job either way. With sha256 (a register job), sha256
+    bounds the job and BLAKE3 runs on one thread beside the kernel copy (`_copy_local`)."""
     if sha256:
         return blake3.blake3(), hashlib.sha256()
     return blake3.blake3(max_threads=blake3.blake3.AUTO), None
@@ -281,8 +283,8 @@ def _copy_local(storage, src, dst, on_bytes, max_rate, sha256):
     chunk = CHUNK if max_rate else FAST_CHUNK
     (b3, sha), size, started = _hashers(sha256), 0, time.monotonic()
     # With sha256 (~2 GB/s on one core with SHA-NI, slower than the disk) this thread computes
-    # it, and BLAKE3 (7-10 GB/s) is the kernel copy's thread's; without it, BLAKE3 is this
-    # thread's and the kernel copy alone the other's.
+    # it, and BLAKE3 (1.5-10 GB/s by CPU) is the kernel copy's thread's; without it, BLAKE3 is
+    # this thread's (on both cores where it can: `_hashers`) and the kernel copy the other's.
     main, side = (sha, b3) if sha is not None else (b3, None)
 
     def step(n):
