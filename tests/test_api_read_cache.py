@@ -367,3 +367,13 @@ def test_before_django_a_connection_kept_for_no_time_is_closed_after_a_kept_answ
     connection.close()  # the next connection is opened under the setting
     _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
     assert connection.connection is None
+
+
+def test_before_django_a_refused_token_is_checked_once_by_the_probe(world, wsgi_app):
+    """A token whose user is inactive (or unknown), where an answer was kept for it: the
+    layer's probe finds no user, and Django answers the 401 without probing again."""
+    _wsgi_warm(wsgi_app, world.eve, BY_ALIAS)
+    world.eve.is_active = False
+    world.eve.save()
+    status, _, _, hit, queries = _wsgi_get(wsgi_app, world.eve, BY_ALIAS)
+    assert (status, hit, queries) == ("401 Unauthorized", False, 2)  # the probe, DRF's own check

@@ -216,7 +216,7 @@ class ReadCacheMiddleware:
 
     def __call__(self, request):
         limits = _limits()
-        if _PROBED in request.META:  # `ReadCacheWSGI` looked already, and found no answer
+        if _PROBED in request.META:  # `ReadCacheWSGI` looked already, and found no answer to send
             probe = request.META.pop(_PROBED)
         else:
             probe = _probe(request.META) if limits is not None else None
@@ -263,7 +263,7 @@ def _probe(meta, outside_django=False):
     return Probe(key, user_id, snapshot, lambda: (user(), token))
 
 
-_PROBED = "registry.read_cache.probe"  # the environ key `ReadCacheWSGI` leaves a probe under
+_PROBED = "registry.read_cache.probe"  # the environ key `ReadCacheWSGI` leaves its finding under
 
 
 class ReadCacheWSGI:
@@ -289,7 +289,7 @@ class ReadCacheWSGI:
                 probe = _probe(environ, outside_django=True)
                 kept = probe.kept() if probe is not None else None
             except Exception:  # Django's handling answers the failure, as it would without this
-                probe = kept = None
+                return self.application(environ, start_response)
             if kept is not None:
                 body, headers = kept
                 start_response("200 OK", list(headers.items()))
@@ -298,6 +298,5 @@ class ReadCacheWSGI:
                 except Exception:  # the answer is sent; the next request's check closes it
                     pass
                 return [body]
-            if probe is not None:
-                environ[_PROBED] = probe
+            environ[_PROBED] = probe  # None too (no such user, or the cache does not apply)
         return self.application(environ, start_response)
