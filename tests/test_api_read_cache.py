@@ -278,24 +278,14 @@ def test_readers_never_see_an_alias_older_than_the_last_committed_move(world):
 def _wsgi_get(app, user, read, **headers):
     """(status, headers, body, whether the answer came from memory before Django, statements)
     of one GET through the WSGI application `app`."""
-    from urllib.parse import urlencode
-    from wsgiref.util import setup_testing_defaults
+    from tests import wsgi_support
 
-    path, params = read
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": urlencode(params),
-               "HTTP_HOST": "testserver", "SERVER_NAME": "testserver",
-               "HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}", **headers}
-    setup_testing_defaults(environ)
-    started = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        started.update(status=status, headers=dict(response_headers))
-
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}", **headers}
     with CaptureQueriesContext(connection) as ctx:
-        result = app(environ, start_response)
+        status, response_headers, result = wsgi_support.call(app, *read, **headers)
         body = b"".join(result)
     # Django's handler answers with its response object; only a kept answer sent before it is a list.
-    return started["status"], started["headers"], body, type(result) is list, len(ctx.captured_queries)
+    return status, response_headers, body, type(result) is list, len(ctx.captured_queries)
 
 
 @pytest.fixture

@@ -3,27 +3,17 @@ cache's layer, `api.read_cache.ReadCacheWSGI`), on every database: the API and t
 through it as through Django alone. What the layer keeps and when it answers is
 tests/test_api_read_cache.py's (PostgreSQL)."""
 
-from urllib.parse import urlencode
-from wsgiref.util import setup_testing_defaults
-
 import pytest
 from django.core.wsgi import get_wsgi_application
 from rest_framework.authtoken.models import Token
 
 from registry.api.read_cache import ReadCacheWSGI
+from tests import wsgi_support
 
 
-def _call(app, path, query=None, **headers):
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": urlencode(query or {}),
-               "HTTP_HOST": "testserver", "SERVER_NAME": "testserver", **headers}
-    setup_testing_defaults(environ)
-    started = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        started.update(status=status, headers=dict(response_headers))
-
-    body = b"".join(app(environ, start_response))
-    return started["status"], started["headers"], body
+def _call(app, path, query=None, **environ):
+    status, headers, result = wsgi_support.call(app, path, query, **environ)
+    return status, headers, b"".join(result)
 
 
 @pytest.mark.django_db(transaction=True)
