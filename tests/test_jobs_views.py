@@ -87,6 +87,14 @@ def test_progress_polls_while_the_job_runs_and_stops_when_it_ends(client, world,
     assert client.get(model_url).status_code == 404
 
 
+def test_the_files_tab_of_a_ready_version_without_files_says_so(client, world):
+    """A version recorded without files (the world's, the demo content's) gets a sentence, not an
+    empty card."""
+    client.force_login(world.eve)
+    response = client.get(reverse("version", args=["prod", "ml_team", "iris", world.v1.version]) + "?tab=files")
+    assert response.status_code == 200 and "No files are recorded for this version." in response.content.decode()
+
+
 def test_the_files_tab_shows_tree_checksums_and_the_parsed_mlmodel(client, world, ready):
     version, _ = ready
     client.force_login(world.eve)
