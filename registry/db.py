@@ -273,20 +273,23 @@ def _execute(using, sql, params):
         return cursor.fetchall()
 
 
-def _compile(key, build, using, values, transforms=()):
-    connection = connections[using]
-    cache_key = (using, connection.vendor, *key)
+def _cached(cache_key, make):
     with _SQL_CACHE_LOCK:  # web threads share it
         entry = _SQL_CACHE.get(cache_key)
         if entry is not None:
             _SQL_CACHE.move_to_end(cache_key)
             return entry
-    entry = _Compiled(key, build, using, values, transforms)
+    entry = make()
     with _SQL_CACHE_LOCK:
         _SQL_CACHE[cache_key] = entry
         while len(_SQL_CACHE) > _SQL_CACHE_SIZE:
             _SQL_CACHE.popitem(last=False)
     return entry
+
+
+def _compile(key, build, using, values, transforms=()):
+    cache_key = (using, connections[using].vendor, *key)
+    return _cached(cache_key, lambda: _Compiled(key, build, using, values, transforms))
 
 
 def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
@@ -296,6 +299,55 @@ def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
     as a plain parameter (inlined, escaped for LIKE) raises AssertionError when first compiled."""
     entry = _compile(key, build, using, values)
     return entry.sql, entry.params_for(values)
+
+
+# --- Writes of one row, their SQL written once ---------------------------------------------------
+# `Model.objects.create()`, `instance.save()` and `queryset.update()` build an instance or a query
+# and compile it on every call: ~0.4 ms of Python here for the audit log's INSERT (0.17 ms run
+# by hand), which every change writes. The hottest writes go through these two instead. Each
+# value is converted by its field, as the ORM converts it; no signal is sent (none is listened
+# to for these tables) and no instance is built or returned.
+def _row_sql(model, verb, names, using):
+    def make():
+        connection = connections[using]
+        meta, quote = model._meta, connection.ops.quote_name
+        fields = [meta.get_field(name) for name in names]
+        columns = [quote(field.column) for field in fields]
+        if verb == "insert":
+            expected = {f.attname for f in meta.concrete_fields if not f.primary_key}
+            if {f.attname for f in fields} != expected or len(fields) != len(names):
+                raise AssertionError(f"insert {meta.label}: give exactly {sorted(expected)}, not {list(names)}")
+            sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(names))})"
+        else:
+            sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{c} = %s' for c in columns)} "
+                   f"WHERE {quote(meta.pk.column)} = %s")
+        return sql, fields
+
+    return _cached((using, connections[using].vendor, verb, model._meta.label, *names), make)
+
+
+def _write_row(model, verb, values, using, pk=()):
+    names = tuple(sorted(values))
+    sql, fields = _row_sql(model, verb, names, using)
+    connection = connections[using]
+    params = [field.get_db_prep_save(_real(values[name]), connection) for name, field in zip(names, fields)]
+    with reused_plans(using), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *pk])
+        return cursor.rowcount
+
+
+def insert(model, /, *, using=DEFAULT_DB_ALIAS, **values):
+    """Write one row of `model`: every concrete field but the primary key given in `values` (by
+    name or attname; a default or auto_now value is the caller's to give), as
+    `model.objects.create(**values)` would write it."""
+    _write_row(model, "insert", values, using)
+
+
+def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, **values):
+    """Set `values` (fields by name or attname) in the row of `model` whose primary key is
+    `pk`, as `model.objects.filter(pk=pk).update(**values)` would (auto_now included: the caller
+    gives it); returns how many rows changed (0 or 1)."""
+    return _write_row(model, "update", values, using, pk=(model._meta.pk.get_db_prep_save(pk, connections[using]),))
 
 
 def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transforms=(), **values):

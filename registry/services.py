@@ -14,7 +14,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit, names
-from .db import compiled_objects, compiled_rows
+from .db import compiled_objects, compiled_rows, insert, update
 from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from .models import (
     PRIVILEGE_CODENAMES,
@@ -238,10 +238,9 @@ def _tag_set(actor, obj, table, owner_kw, key, value):
             )
         before = {key: existing.value} if existing else None
         if existing:
-            existing.value = value
-            existing.save(update_fields=["value"])
+            update(table, existing.pk, value=value)
         else:
-            table.objects.create(key=key, value=value, **owner_kw)
+            insert(table, key=key, value=value, **owner_kw)
         audit.record(actor, "set_tag", obj, before=before, after={key: value})
 
 
@@ -370,7 +369,7 @@ def alias_set(*, actor, model, alias, version):
         if existing:
             existing = existing[0]
             before = {"alias": existing["name"], "version": existing["number"]}
-            Alias.objects.filter(pk=existing["id"]).update(version=target, name=alias, updated_at=timezone.now())
+            update(Alias, existing["id"], version=target, name=alias, updated_at=timezone.now())
         else:
             before = None
             if Alias.objects.filter(model=model).count() >= _limit("MAX_ALIASES_PER_MODEL"):
@@ -378,7 +377,7 @@ def alias_set(*, actor, model, alias, version):
                     f"{model.full_name} already has {_limit('MAX_ALIASES_PER_MODEL')} aliases, the most "
                     "allowed; delete or move one instead."
                 )
-            Alias.objects.create(model=model, version=target, name=alias)
+            insert(Alias, model=model, version=target, name=alias, updated_at=timezone.now())
         audit.record(actor, "set_alias", model, before=before, after={"alias": alias, "version": number})
     return target
 
