@@ -2,9 +2,7 @@
 
 import contextvars
 
-from django.utils import timezone
-
-from .db import insert
+from .db import create
 from .models import AuditEvent, ModelVersion, RegisteredModel
 
 # Set per request by `registry.middleware.AuditContextMiddleware` ("from where").
@@ -21,9 +19,9 @@ def _describe(obj):
 
 def record(actor, action, obj, *, before=None, after=None, object_name=None):
     object_type, name, model_id = _describe(obj)
-    insert(
+    return create(
         AuditEvent,
-        actor=actor.pk if actor and actor.pk else None,
+        actor=actor if actor and actor.pk else None,
         actor_name=getattr(actor, "username", "") or "",
         action=action,
         object_type=object_type,
@@ -32,5 +30,4 @@ def record(actor, action, obj, *, before=None, after=None, object_name=None):
         before=before,
         after=after,
         remote_addr=remote_addr.get(),
-        created_at=timezone.now(),
     )

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import re
 import threading
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Aggregate, BigIntegerField, Func, TextField
@@ -302,11 +303,15 @@ def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
 
 
 # --- Writes of one row, their SQL written once ---------------------------------------------------
-# `Model.objects.create()`, `instance.save()` and `queryset.update()` build an instance or a query
-# and compile it on every call: ~0.4 ms of Python here for the audit log's INSERT (0.17 ms run
-# by hand), which every change writes. The hottest writes go through these two instead. Each
-# value is converted by its field, as the ORM converts it; no signal is sent (none is listened
-# to for these tables) and no instance is built or returned.
+# `Model.objects.create()`, `instance.save()` and `queryset.update()` compile their query on every
+# call: ~0.4 ms of Python here for the audit log's INSERT (0.17 ms run by hand), which every
+# change writes. The hottest writes go through these two instead. Values are converted by their
+# fields as the ORM converts them; no signal is sent (none is listened to for these tables).
+class _RowSql(NamedTuple):
+    sql: str
+    fields: list  # the fields whose values fill its parameters, in order (an UPDATE's pk follows)
+
+
 def _row_sql(model, verb, names, using):
     def make():
         connection = connections[using]
@@ -314,40 +319,43 @@ def _row_sql(model, verb, names, using):
         fields = [meta.get_field(name) for name in names]
         columns = [quote(field.column) for field in fields]
         if verb == "insert":
-            expected = {f.attname for f in meta.concrete_fields if not f.primary_key}
-            if {f.attname for f in fields} != expected or len(fields) != len(names):
-                raise AssertionError(f"insert {meta.label}: give exactly {sorted(expected)}, not {list(names)}")
-            sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(names))})"
+            returning = connection.features.can_return_columns_from_insert
+            sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(names))})"
+                   + (f" RETURNING {quote(meta.pk.column)}" if returning else ""))
         else:
             sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{c} = %s' for c in columns)} "
                    f"WHERE {quote(meta.pk.column)} = %s")
-        return sql, fields
+        return _RowSql(sql, fields)
 
     return _cached((using, connections[using].vendor, verb, model._meta.label, *names), make)
 
 
-def _write_row(model, verb, values, using, pk=()):
-    names = tuple(sorted(values))
-    sql, fields = _row_sql(model, verb, names, using)
-    connection = connections[using]
-    params = [field.get_db_prep_save(_real(values[name]), connection) for name, field in zip(names, fields)]
+def create(model, /, *, using=DEFAULT_DB_ALIAS, **values):
+    """`model.objects.create(**values)`: the instance (defaults and auto_now fields filled in as
+    save() fills them), inserted, its primary key set."""
+    instance = model(**values)
+    meta, connection = model._meta, connections[using]
+    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk)
+    sql, fields = _row_sql(model, "insert", names, using)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with reused_plans(using), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *pk])
-        return cursor.rowcount
-
-
-def insert(model, /, *, using=DEFAULT_DB_ALIAS, **values):
-    """Write one row of `model`: every concrete field but the primary key given in `values` (by
-    name or attname; a default or auto_now value is the caller's to give), as
-    `model.objects.create(**values)` would write it."""
-    _write_row(model, "insert", values, using)
+        cursor.execute(sql, params)
+        pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+    instance.pk = pk
+    instance._state.adding, instance._state.db = False, using
+    return instance
 
 
 def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, **values):
-    """Set `values` (fields by name or attname) in the row of `model` whose primary key is
-    `pk`, as `model.objects.filter(pk=pk).update(**values)` would (auto_now included: the caller
-    gives it); returns how many rows changed (0 or 1)."""
-    return _write_row(model, "update", values, using, pk=(model._meta.pk.get_db_prep_save(pk, connections[using]),))
+    """`model.objects.filter(pk=pk).update(**values)` (fields by name or attname; an auto_now
+    field is not touched unless given, as update() leaves it): how many rows changed, 0 or 1."""
+    names = tuple(sorted(values))
+    sql, fields = _row_sql(model, "update", names, using)
+    connection = connections[using]
+    params = [field.get_db_prep_save(_real(values[name]), connection) for name, field in zip(names, fields)]
+    with reused_plans(using), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, model._meta.pk.get_db_prep_save(pk, connection)])
+        return cursor.rowcount
 
 
 def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transforms=(), **values):

@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import services, storage
-from .db import compiled_objects, reused_plans
+from .db import compiled_objects, create, reused_plans
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
 from .permissions import OWNER, filter_holding, require
@@ -128,7 +128,7 @@ def _queue_on_commit(job):
 
 def _new_job(**fields):
     now = timezone.now()
-    return Job.objects.create(state=Job.QUEUED, queued_at=now, heartbeat_at=now, **fields)
+    return create(Job, state=Job.QUEUED, queued_at=now, heartbeat_at=now, **fields)
 
 
 # --- Creating jobs (each in the transaction of the change that needs it) --------------------

@@ -14,7 +14,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit, names
-from .db import compiled_objects, compiled_rows, insert, update
+from .db import compiled_objects, compiled_rows, create, update
 from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from .models import (
     PRIVILEGE_CODENAMES,
@@ -240,7 +240,7 @@ def _tag_set(actor, obj, table, owner_kw, key, value):
         if existing:
             update(table, existing.pk, value=value)
         else:
-            insert(table, key=key, value=value, **owner_kw)
+            create(table, key=key, value=value, **owner_kw)
         audit.record(actor, "set_tag", obj, before=before, after={key: value})
 
 
@@ -270,7 +270,8 @@ def version_create(
     tags = _validated_tags(tags)
     with transaction.atomic(savepoint=False):
         number = _next_version_number(model)
-        version = ModelVersion.objects.create(
+        version = create(
+            ModelVersion,
             model=model, version=number, source=source or "", run_id=run_id or "", run_link=run_link or "",
             description=description, signature=signature, status=status, status_message=status_message,
             copied_from=copied_from, created_by=actor if actor and actor.pk else None,
@@ -377,7 +378,7 @@ def alias_set(*, actor, model, alias, version):
                     f"{model.full_name} already has {_limit('MAX_ALIASES_PER_MODEL')} aliases, the most "
                     "allowed; delete or move one instead."
                 )
-            insert(Alias, model=model, version=target, name=alias, updated_at=timezone.now())
+            create(Alias, model=model, version=target, name=alias)
         audit.record(actor, "set_alias", model, before=before, after={"alias": alias, "version": number})
     return target
 
