@@ -94,3 +94,12 @@ def test_create_stores_what_the_orm_would_store(world, case):
         if isinstance(f, DateTimeField) and (f.auto_now or f.auto_now_add):
             assert getattr(stored, f.attname) == getattr(ours, f.attname)
             assert abs(getattr(stored, f.attname) - timezone.now()) < timedelta(minutes=1)
+
+
+def test_a_model_with_its_own_save_is_refused(world):
+    from django.contrib.auth.models import User  # AbstractBaseUser.save clears the raw password
+
+    with pytest.raises(AssertionError, match="own save"):
+        db.create(User, username="nobody")
+    with pytest.raises(AssertionError, match="own save"):
+        db.update(User, world.alice.pk, first_name="A")
