@@ -7,6 +7,8 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import docs
         from .db import cache_long_statements
 
         cache_long_statements()
+        docs.connect(self)

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import services, storage
+from . import docs, services, storage
 from .db import compiled_objects, create, reused_plans
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
@@ -146,7 +146,7 @@ def job_create_register(
         raise InvalidInput(f"The source {source_prefix[:200]!r} is outside the allowed artifact locations.")
     inputs = [_clean_input(i) for i in lineage_inputs or []]
     broker_check()
-    with transaction.atomic(savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
+    with docs.changing(model.pk, savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
         version = services.version_create(
             actor=actor, model=model, source=source or source_prefix, run_id=run_id, run_link=run_link,
             description=description, tags=tags,
@@ -170,7 +170,7 @@ def job_create_copy(*, actor, source_version, target_model):
             f"Only a READY version can be copied; {source_version.full_name} is {source_version.status}."
         )
     broker_check()
-    with transaction.atomic(savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
+    with docs.changing(target_model.pk, savepoint=False):  # no savepoint in a caller's transaction (see services.version_create)
         version = services.version_create(
             actor=actor, model=target_model, source=f"models:/{source_version.full_name}",
             run_id=source_version.run_id, run_link=source_version.run_link,
@@ -405,8 +405,8 @@ def _make_ready(job, version, written, inputs, message, **fields):
     while its files were copied) and the row lock that SELECT ... FOR UPDATE used to take.
     Files and inputs are only ever written here, and this transaction commits once per version
     (it leaves the version READY), so there is nothing earlier to delete first. The audit event
-    is `services.version_make_ready`'s."""
-    with transaction.atomic():
+    is `services.version_make_ready`'s; the model's doc is rewritten last (`docs.changing`)."""
+    with docs.changing(version.model_id):
         before = version.status
         if not services.version_make_ready(version=version, **fields):
             status = ModelVersion.objects.filter(pk=version.pk).values_list("status", flat=True).first()

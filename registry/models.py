@@ -230,6 +230,27 @@ class VersionTag(models.Model):
         indexes = [models.Index(fields=["key", "value"], name="version_tag_kv_idx")]
 
 
+class ModelDoc(models.Model):
+    """A registered model as the MLflow API shows it (`registered-models/get`, `search`): its
+    JSON, rewritten at the end of every change to the model or to anything under it, so that a
+    read copies it instead of assembling it (`registry/docs.py`). `revision` counts rewrites;
+    `people` is the `Generation` of user and group names it was written at (a doc written
+    before a name changed is not used)."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, primary_key=True, related_name="doc")
+    revision = models.BigIntegerField(default=0)
+    people = models.BigIntegerField(default=0)
+    json = models.TextField()
+
+
+class Generation(models.Model):
+    """A counter bumped when something changes that many rows' kept data depend on: `people`,
+    when a user's or a group's name changes or one is deleted (`registry/docs.py`)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+
 # --- Grants: guardian's direct-foreign-key tables (fast joins, no orphans after a delete) ----
 class CatalogUserGrant(UserObjectPermissionBase):
     content_object = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="user_grants")

@@ -362,9 +362,23 @@ def _mlflow_versions(versions):
 
 
 def registry_models(user):
-    """Models the MLflow API lists (visible, not prompts), as `MODEL_COLUMNS` rows for `search`;
-    `registry_model_rows` completes a page of them."""
-    return _values(visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))), MODEL_COLUMNS)
+    """Models the MLflow API lists (visible, not prompts), for `search`: their `id` and kept
+    `doc_json` (`docs.current`), which `docs.listed` makes a page of."""
+    from . import docs
+
+    return visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))).values("id", doc_json=docs.current())
+
+
+def registry_models_query(queryset, **more):
+    """The models of `queryset` as `MODEL_COLUMNS` rows (and `more` columns), which
+    `registry_model_rows` completes."""
+    return _values(queryset, MODEL_COLUMNS, **more)
+
+
+def registry_models_by_id(ids):
+    """The models `ids` as `registry_model_rows` makes them (no permission filter: for ids a
+    permission-filtered query found)."""
+    return registry_model_rows(registry_models_query(RegisteredModel.objects.filter(pk__in=ids)))
 
 
 def registry_model_rows(rows):

@@ -2,7 +2,8 @@
 
 Each function checks the actor's privileges through `permissions.require`, validates through
 `names`, changes rows under `transaction.atomic` and writes its audit event in the same
-transaction. Pages, the REST API and Celery tasks call these and nothing lower.
+transaction; a change to a model or anything under it runs in `docs.changing`, which rewrites
+the model's kept JSON at its end. Pages, the REST API and Celery tasks call these and nothing lower.
 """
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from . import audit, names
+from . import audit, docs, names
 from .db import compiled_objects, compiled_rows, create, update
 from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from .models import (
@@ -127,12 +128,21 @@ def schema_delete(*, actor, schema):
 
 def _update_description(actor, obj, description):
     description = names.validate_description(description)
-    with transaction.atomic():
+    with docs.changing(_model_id(obj)):
         before = obj.description
         type(obj).objects.filter(pk=obj.pk).update(description=description, updated_at=timezone.now())
         obj.description = description
         audit.record(actor, "update_description", obj, before={"description": before}, after={"description": description})
     return obj
+
+
+def _model_id(obj):
+    """The registered model whose doc a change to `obj` changes (`docs`), or None."""
+    if isinstance(obj, RegisteredModel):
+        return obj.pk
+    if isinstance(obj, ModelVersion):
+        return obj.model_id
+    return None
 
 
 # --- Registered models ----------------------------------------------------------------------
@@ -143,11 +153,12 @@ def model_create(*, actor, schema, name, description="", tags=None):
     tags = _validated_tags(tags)
     full_name = f"{schema.catalog.name}.{schema.name}.{name}"
     try:
-        with transaction.atomic():
+        with docs.changing() as changed:
             model = RegisteredModel.objects.create(
                 schema=schema, name=name, full_name=full_name, description=description,
                 created_by=actor, **_owner_fields(actor),
             )
+            changed.add(model.pk)
             ModelTag.objects.bulk_create([ModelTag(model=model, key=k, value=v) for k, v in tags.items()])
             audit.record(actor, "create", model, after={"description": description, "tags": tags})
     except IntegrityError:
@@ -178,7 +189,7 @@ def model_rename(*, actor, model, new_name):
     if new_full == old_full:
         return model
     try:
-        with transaction.atomic():
+        with docs.changing(model.pk):
             RegisteredModel.objects.filter(pk=model.pk).update(name=new_part, full_name=new_full, updated_at=timezone.now())
             model.name, model.full_name = new_part, new_full
             audit.record(actor, "rename", model, before={"name": old_full}, after={"name": new_full})
@@ -227,7 +238,7 @@ def _validated_tags(tags):
 def _tag_set(actor, obj, table, owner_kw, key, value):
     key, value = names.validate_tag(key, value)
     (owner_field, owner), = owner_kw.items()
-    with transaction.atomic():
+    with docs.changing(_model_id(obj)):
         existing = next(iter(compiled_objects(
             ("tag-for-update", table, owner_field), lambda owner, key: table.objects.select_for_update().filter(
                 **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
@@ -248,7 +259,7 @@ def _tag_delete(actor, obj, table, owner_kw, key):
     """Deleting a tag that is not there succeeds and changes nothing (as MLflow does)."""
     if not isinstance(key, str) or not key:
         raise InvalidInput("The tag key must not be empty.")
-    with transaction.atomic():
+    with docs.changing(_model_id(obj)):
         existing = table.objects.filter(key=key, **owner_kw).first()
         if existing is None:
             return
@@ -268,7 +279,7 @@ def version_create(
     require(actor, "model.create_version", model)
     description = names.validate_description(description)
     tags = _validated_tags(tags)
-    with transaction.atomic(savepoint=False):
+    with docs.changing(model.pk, savepoint=False):
         number = _next_version_number(model)
         version = create(
             ModelVersion,
@@ -304,7 +315,7 @@ def _next_version_number(model):
 
 def version_set_status(*, version, status, message=""):
     """Used by registration jobs (the system, not a user)."""
-    with transaction.atomic():
+    with docs.changing(version.model_id):
         ModelVersion.objects.filter(pk=version.pk).update(status=status, status_message=message, updated_at=timezone.now())
         _status_changed(version, status, message)
     return version
@@ -315,11 +326,12 @@ def version_make_ready(*, version, **fields):
     transaction (a job's finish). One conditional UPDATE, which is also the check that nobody
     deleted or changed the version meanwhile and the row's lock: False, and nothing written,
     when it is no longer PENDING."""
-    if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.PENDING).update(
-        status=ModelVersion.READY, status_message="", updated_at=timezone.now(), **fields,
-    ):
-        return False
-    _status_changed(version, ModelVersion.READY, "")
+    with docs.changing(version.model_id, savepoint=False):
+        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.PENDING).update(
+            status=ModelVersion.READY, status_message="", updated_at=timezone.now(), **fields,
+        ):
+            return False
+        _status_changed(version, ModelVersion.READY, "")
     return True
 
 
@@ -338,7 +350,7 @@ def version_delete(*, actor, version):
     from .jobs import files_delete_later
 
     require(actor, "model.delete", version.model)
-    with transaction.atomic():
+    with docs.changing(version.model_id):
         files_delete_later(actor=actor, target_name=version.full_name, version_ids=[version.pk], model=version.model)
         audit.record(actor, "delete", version, before={"status": version.status, "source": version.source})
         version.delete()
@@ -360,7 +372,7 @@ def alias_set(*, actor, model, alias, version):
     require(actor, "model.alias", model)
     alias = names.validate_alias(alias)
     number = names.validate_version_number(version)
-    with transaction.atomic():
+    with docs.changing(model.pk):
         # The target version, with the model's row locked (one writer of its aliases at a time),
         # in one statement; the alias is read after the lock is held.
         target = next(iter(compiled_objects(("alias-target",), _alias_target, model=model.pk, number=number)), None)
@@ -398,7 +410,7 @@ def alias_delete(*, actor, model, alias):
     require(actor, "model.alias", model)
     if not isinstance(alias, str) or not alias:
         raise InvalidInput("The alias must not be empty.")
-    with transaction.atomic():
+    with docs.changing(model.pk):
         existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
         if not existing:
             return
@@ -439,7 +451,7 @@ def grants_change(*, actor, obj, changes):
 def owner_transfer(*, actor, obj, principal):
     require(actor, _manage_action(obj), obj)
     new_owner = principal_resolve(principal) if isinstance(principal, str) else principal
-    with transaction.atomic():
+    with docs.changing(_model_id(obj)):
         before = obj.owner_name
         fields = _owner_fields(new_owner)
         stamp = {"updated_at": timezone.now()} if hasattr(obj, "updated_at") else {}  # experiments have none

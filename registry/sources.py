@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from django.db import transaction
 
-from . import jobs, names, selectors, services, storage, tracking
+from . import docs, jobs, names, selectors, services, storage, tracking
 from .db import compiled_rows
 from .errors import InvalidInput, NotFound
 from .models import ModelVersion, RunInput
@@ -230,7 +230,7 @@ def version_register(*, actor, model, source, run_id="", model_id="", run_link="
         if not isinstance(item, dict):
             raise InvalidInput("Each tag must be an object {key, value}.")
         names.validate_tag(item.get("key"), item.get("value"))
-    with transaction.atomic():
+    with docs.changing(model.pk):
         if resolved.failure:
             return services.version_create(
                 actor=actor, model=model, source=source, run_link=run_link or "", description=description or "",

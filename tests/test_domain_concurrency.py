@@ -5,10 +5,12 @@ tests are skipped on it. `make test` with DATABASE_URL=postgres://… (as `.ci/r
 """
 
 import threading
+import time
 
+import orjson
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
 from registry import services
 from registry.models import Alias, AuditEvent, ModelVersion
@@ -98,3 +100,55 @@ def test_it_never_exceeds_the_alias_limit_under_concurrent_creation(model):
     errors = run_at_once(5, lambda i: services.alias_set(actor=model.actor, model=model, alias=f"new{i}", version=1))
     assert Alias.objects.filter(model=model).count() == 10
     assert len(errors) == 3 and all("10 aliases" in str(e) for e in errors)
+
+
+def test_a_doc_rewrite_that_waited_on_another_reads_the_model_again(model):
+    """Two changes of one model that lock nothing in common (a model tag; a tag of a version): the
+    second one's doc rewrite (registry/docs.py), read before the first committed, waits on the
+    first's uncommitted rewrite, then finds the doc's revision moved and reads again: the doc
+    ends with both changes. (Written unconditionally, it would lack the first's tag.)"""
+    from registry import selectors
+    from registry.api.mlflow.serializers import model_out
+    from registry.models import ModelDoc
+
+    version = services.version_create(actor=model.actor, model=model, signature=SIGNATURE, status=ModelVersion.READY)
+    written, release, errors = threading.Event(), threading.Event(), []
+
+    def in_thread(work):
+        def target():
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 — asserted on below
+                errors.append(exc)
+            finally:
+                connection.close()
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    def first():
+        with transaction.atomic():
+            services.model_tag_set(actor=model.actor, model=model, key="stage", value="first")
+            written.set()  # its doc rewritten, not committed
+            release.wait(30)
+
+    one = in_thread(first)
+    assert written.wait(30)
+    two = in_thread(lambda: services.version_tag_set(actor=model.actor, version=version, key="by", value="second"))
+    with connection.cursor() as cursor:
+        for _ in range(300):  # until the second waits for a lock (the doc's)
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the second change never waited")
+    release.set()
+    one.join(60)
+    two.join(60)
+    assert errors == []
+    doc = orjson.loads(ModelDoc.objects.get(model=model).json)
+    assert doc == model_out(selectors.registry_models_by_id([model.pk])[0])
+    assert doc["tags"] == [{"key": "stage", "value": "first"}]
+    assert doc["latest_versions"][0]["tags"] == [{"key": "by", "value": "second"}]

@@ -15,21 +15,9 @@ from registry import jobs, services, storage
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Job, ModelVersion, VersionFile
 from tests import jobs_support as js
-from tests.jobs_support import broker_down  # noqa: F401 - fixture
+from tests.jobs_support import artifacts, broker_down  # noqa: F401 - fixtures
 
 SOURCE = "mlartifacts/7/run1/artifacts/model"
-
-
-@pytest.fixture
-def artifacts(tmp_path, settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "artifacts"), "allow_overwrite": True},
-        },
-    }
-    return tmp_path / "artifacts"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ JSON. No permission is decided in this module.
 
 from rest_framework.response import Response
 
-from registry import names, search, selectors, services, sources
+from registry import docs, names, search, selectors, services, sources
 from registry.errors import InvalidInput
 
 from . import serializers as s
@@ -98,7 +98,7 @@ class SearchModels(MlflowView):
             filter_string=self.raw("filter"), order=self.get_list("order_by"), page_token=self.raw("page_token"),
             size=size,
         )
-        body = {"registered_models": [s.model_out(m) for m in selectors.registry_model_rows(rows)]}
+        body = {"registered_models": docs.listed(rows)}
         if token:
             body["next_page_token"] = token
         return Response(body)
