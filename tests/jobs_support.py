@@ -197,19 +197,6 @@ def worker(artifact_dir, tmp_path_factory, django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def artifacts(tmp_path, settings):
-    """Version files stored under tmp_path/artifacts (its path) for the test."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "artifacts"), "allow_overwrite": True},
-        },
-    }
-    return tmp_path / "artifacts"
-
-
-@pytest.fixture
 def broker_down():
     """The broker does not answer (nothing listens there): actions needing a job are refused."""
     from catalog_explorer.celery import app

@@ -15,7 +15,7 @@ from registry import jobs, services, storage
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Job, ModelVersion, VersionFile
 from tests import jobs_support as js
-from tests.jobs_support import artifacts, broker_down  # noqa: F401 - fixtures
+from tests.jobs_support import artifact_dir, artifacts, broker_down  # noqa: F401 - fixtures
 
 SOURCE = "mlartifacts/7/run1/artifacts/model"
 
