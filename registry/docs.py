@@ -19,8 +19,9 @@ Why a doc always shows the committed rows (PostgreSQL, READ COMMITTED):
   delete bumps the `people` generation (signals, `connect`); a doc written under an older
   generation is not used, and every doc is rewritten once the change commits.
 A model without a usable doc (bulk-loaded rows, a database older than docs, a name just
-changed) is read afresh, as before docs: a doc can be missing, never wrong. `rebuild` writes the
-missing ones (after `migrate`, and after a name changes).
+changed) is read afresh, as before docs. `rebuild` writes the missing ones (after `migrate`, and
+after a name changes). A row changed by hand in SQL, past the services, leaves its model's doc
+as it was: `manage.py rewrite_model_docs` rewrites every doc.
 """
 
 from contextlib import contextmanager
@@ -125,13 +126,17 @@ def refresh(model_id, *, using=DEFAULT_DB_ALIAS):
                 return
 
 
-def rebuild(*, using=DEFAULT_DB_ALIAS):
-    """Write the doc of every model that has none usable, each in a transaction of its own."""
-    stale = RegisteredModel.objects.using(using).exclude(
-        pk__in=ModelDoc.objects.filter(people=_people()).values("model_id")).values_list("pk", flat=True)
-    for pk in list(stale):
+def rebuild(*, every=False, using=DEFAULT_DB_ALIAS):
+    """Write the doc of every model that has none usable (`every`: of every model), each in a
+    transaction of its own; how many were written."""
+    models = RegisteredModel.objects.using(using)
+    if not every:
+        models = models.exclude(pk__in=ModelDoc.objects.filter(people=_people()).values("model_id"))
+    ids = list(models.values_list("pk", flat=True))
+    for pk in ids:
         with transaction.atomic(using=using):
             refresh(pk, using=using)
+    return len(ids)
 
 
 # --- Names changed outside the registry ------------------------------------------------------

@@ -400,18 +400,29 @@ def registry_versions(user):
 
 def registry_model_row(user, full_name, *, prompts=False):
     """The model named `full_name` as the MLflow API shows it (`registry_model_rows`), in one
-    query for the row and one for tags and aliases; NotFound when the user may not see it (or,
-    unless `prompts`, when it is a prompt)."""
+    query; NotFound when the user may not see it (or, unless `prompts`, when it is a prompt)."""
+    return registry_model_rows(_model_named(user, full_name, prompts, "mlflow-model", registry_models_query))[0]
+
+
+def registry_model_doc(user, full_name, *, prompts=False):
+    """`registry_model_row`'s model as `docs.listed` gives it: its kept doc, or computed afresh."""
+    from . import docs
+
+    return docs.listed(_model_named(user, full_name, prompts, "mlflow-model-doc",
+                                    lambda models: models.values("id", doc_json=docs.current())))[0]
+
+
+def _model_named(user, full_name, prompts, key, columns):
     def build(user, name):
         models = RegisteredModel.objects.filter(q_visible(user, RegisteredModel), full_name=name)
-        return _values(models if prompts else models.exclude(_is_prompt("pk")), MODEL_COLUMNS)
+        return columns(models if prompts else models.exclude(_is_prompt("pk")))
 
     name = (full_name or "").lower()
-    rows = compiled_for(user, ("mlflow-model", prompts), build, one=True, name=name)
+    rows = compiled_for(user, (key, prompts), build, one=True, name=name)
     if not rows:
         (model_get if prompts else registry_model_get)(user, full_name)  # raises the precise error
         raise NotFound(f"Registered Model with name={full_name} not found")
-    return registry_model_rows(rows)[0]
+    return rows
 
 
 def _versions_named(user, name):

@@ -2,14 +2,17 @@
 model computed afresh from its rows; a model without a usable doc is listed afresh; a user or
 group renamed or deleted stops every doc being used until it is rewritten."""
 
+import io
+
 import orjson
 import pytest
+from django.core.management import call_command
 
 from registry import docs, jobs, selectors, services
 from registry.api.mlflow.serializers import model_out
-from registry.models import Generation, ModelDoc, ModelVersion, RegisteredModel
+from registry.models import Generation, ModelDoc, ModelTag, ModelVersion, RegisteredModel
 from tests import jobs_support as js
-from tests.jobs_support import artifacts  # noqa: F401 - fixture
+from tests.jobs_support import artifact_dir, artifacts  # noqa: F401 - fixtures
 from tests.mlflow_support import as_user
 
 IRIS = "prod.ml_team.iris"
@@ -148,3 +151,14 @@ def test_a_login_or_an_unchanged_save_keeps_the_docs(world, client):
     world.alice.first_name = "Alice"
     world.alice.save()
     assert kept(world.iris) == before is not None
+
+
+def test_rewrite_model_docs_mends_a_row_changed_by_hand(world):
+    ModelTag.objects.filter(model=world.iris, key="task").update(value="changed in SQL")
+    assert kept(world.iris)["tags"] == [{"key": "task", "value": "classification"}]  # past the services
+    out = io.StringIO()
+    call_command("rewrite_model_docs", "--missing", stdout=out)
+    assert out.getvalue().strip() == "0 model docs written."
+    call_command("rewrite_model_docs", stdout=out)
+    assert kept(world.iris)["tags"] == [{"key": "task", "value": "changed in SQL"}]
+    assert_current(world.iris, "rewrite_model_docs")

@@ -31,7 +31,7 @@ def _version(user, name, version):
 
 def _model_response(user, name, prompts=False):
     """The model as it is now (after a write, `prompts`: the write was allowed, prompt or not)."""
-    return Response({"registered_model": s.model_out(selectors.registry_model_row(user, name, prompts=prompts))})
+    return Response({"registered_model": selectors.registry_model_doc(user, name, prompts=prompts)})
 
 
 def _version_response(user, name, version):
