@@ -14,7 +14,9 @@ Why a doc always shows the committed rows (PostgreSQL, READ COMMITTED):
   commit was read after every earlier change had committed.
 - The rewrite is the last write of its transaction (`changing` defers it to the end of the
   outermost block; a block rewrites its models' docs in id order), so a transaction holding a
-  doc's lock waits for nothing else before it commits: no lock cycle goes through a doc.
+  doc's lock waits for nothing else before it commits: no lock cycle goes through a doc. A
+  caller that makes several changes in one transaction opens it with `changing` too (the jobs,
+  `sources`, the Unity Catalog model PATCH, `seed_demo`), not with `transaction.atomic`.
 - User and group names (MLflow's `user_id`) change outside the registry's writes: a rename or a
   delete bumps the `people` generation (signals, `connect`); a doc written under an older
   generation is not used, and every doc is rewritten once the change commits.
@@ -173,7 +175,8 @@ def _after_delete(sender, instance, using=DEFAULT_DB_ALIAS, **kwargs):
 
 
 def _after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
-    rebuild(using=using)
+    if ModelDoc._meta.db_table in connections[using].introspection.table_names():  # not migrated back
+        rebuild(using=using)
 
 
 def connect(app_config):

@@ -14,6 +14,7 @@ from registry.models import Generation, ModelDoc, ModelTag, ModelVersion, Regist
 from tests import jobs_support as js
 from tests.jobs_support import artifact_dir, artifacts  # noqa: F401 - fixtures
 from tests.mlflow_support import as_user
+from tests.test_api_uc_support import uc  # noqa: F401 - fixture
 
 IRIS = "prod.ml_team.iris"
 SOURCE = "mlartifacts/7/run1/artifacts/model"
@@ -162,3 +163,14 @@ def test_rewrite_model_docs_mends_a_row_changed_by_hand(world):
     call_command("rewrite_model_docs", stdout=out)
     assert kept(world.iris)["tags"] == [{"key": "task", "value": "changed in SQL"}]
     assert_current(world.iris, "rewrite_model_docs")
+
+
+def test_a_unity_catalog_patch_of_several_changes_rewrites_the_doc_once_at_its_end(world, uc):
+    revision = ModelDoc.objects.get(model=world.iris).revision
+    response = uc("alice").patch("models/" + IRIS, {"comment": "new words", "new_name": "iris2", "owner": "ml-admins"})
+    assert response.status_code == 200, response.content
+    world.iris.refresh_from_db()
+    assert_current(world.iris, "the PATCH")
+    assert kept(world.iris)["name"] == "prod.ml_team.iris2"
+    assert kept(world.iris)["description"] == "new words"
+    assert ModelDoc.objects.get(model=world.iris).revision == revision + 1

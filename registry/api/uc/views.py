@@ -15,7 +15,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from registry import lineage, names, runs, selectors, services
+from registry import docs, lineage, names, runs, selectors, services
 from registry.errors import InvalidInput, NotFound
 from registry.models import Alias
 
@@ -232,7 +232,7 @@ class ModelView(UCView):
         transfer ownership (owner). All or nothing."""
         model = _model(request.user, full_name)
         data = _valid(s.SecurableUpdateIn, self.body())
-        with transaction.atomic():
+        with docs.changing(model.pk):  # the model's doc rewritten once, after all of them
             if "comment" in data:
                 services.model_update(actor=request.user, model=model, description=data["comment"] or "")
             if "new_name" in data:

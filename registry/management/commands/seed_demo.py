@@ -21,9 +21,8 @@ import secrets
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from registry import services, tracking
+from registry import docs, services, tracking
 from registry.models import Catalog, Experiment, ModelVersion, RegisteredModel, Run, Schema
 
 IRIS_SIGNATURE = {
@@ -115,7 +114,7 @@ class Command(BaseCommand):
     help = "Create demo users and catalogs/schemas/models (idempotent; passwords printed once)."
 
     def handle(self, *args, **options):
-        with transaction.atomic():
+        with docs.changing():  # every model's doc rewritten at the end
             users, created = self._users()
             self._content(users)
         if created:
