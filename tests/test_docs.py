@@ -134,16 +134,23 @@ def test_a_renamed_user_stops_the_docs_being_used_until_they_are_rewritten(world
     assert_current(world.iris, "the rename")
 
 
-def test_a_group_renamed_or_a_user_deleted_moves_the_names_generation(world):
+def test_a_user_deleted_or_a_group_renamed_moves_the_names_generation_and_the_docs_follow(
+        world, django_capture_on_commit_callbacks):
     def generation():
         return Generation.objects.filter(name=docs.PEOPLE).values_list("value", flat=True).first() or 0
 
+    services.owner_transfer(actor=world.admin, obj=world.iris, principal="ml-admins")
     start = generation()
-    world.ml_admins.name = "ml-leads"
-    world.ml_admins.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        world.alice.delete()  # iris's creator: its user_id becomes its owner's name
     assert generation() == start + 1
-    world.oscar.delete()
+    assert kept(world.iris)["user_id"] == "ml-admins"
+    with django_capture_on_commit_callbacks(execute=True):
+        world.ml_admins.name = "ml-leads"
+        world.ml_admins.save()
     assert generation() == start + 2
+    assert kept(world.iris)["user_id"] == "ml-leads"
+    assert_current(world.iris, "the group's rename")
 
 
 def test_a_login_or_an_unchanged_save_keeps_the_docs(world, client):
