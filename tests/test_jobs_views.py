@@ -314,6 +314,23 @@ def test_a_copy_holds_the_same_bytes_and_sums_either_side_of_the_small_file_path
     assert (artifacts / "registry/versions/2/f.bin").read_bytes() == data
 
 
+@pytest.mark.parametrize("fast, threads", [(0, 1), (float("inf"), blake3.blake3.AUTO)])
+def test_a_copy_hashes_on_one_thread_where_one_core_is_fast_enough_and_the_sums_are_the_same(
+        artifacts, monkeypatch, fast, threads):
+    """`FAST_BLAKE3` 0: every core is fast enough (one thread); infinite: none is (all cores)."""
+    monkeypatch.setattr(storage, "FAST_BLAKE3", fast)
+    storage._blake3_threads.cache_clear()
+    try:
+        assert storage._blake3_threads() == threads
+        data = random.Random(7).randbytes(2 * storage.FAST_CHUNK + 5)
+        storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+        assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", sha256=False) == (
+            len(data), None, blake3.blake3(data).hexdigest())
+        assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
+    finally:
+        storage._blake3_threads.cache_clear()
+
+
 @pytest.mark.parametrize("sha256", [True, False])
 @pytest.mark.parametrize("kernel", ["refused", "missing"])
 def test_where_the_kernel_copy_is_refused_or_missing_the_hashed_bytes_are_written(artifacts, monkeypatch, kernel,
