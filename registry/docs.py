@@ -56,7 +56,8 @@ def current():
 def listed(rows):
     """Rows with an `id` and its `doc_json` (`current`) → what each model's JSON is made of: the kept
     doc (`orjson.Fragment`, copied into the answer as it is), or for a model without one, its
-    `serializers.model_out` computed afresh. In the rows' order."""
+    `serializers.model_out` computed afresh (in a statement of its own: a model deleted in
+    between is left out, as if the rows had been read after). In the rows' order."""
     missing = [row["id"] for row in rows if row["doc_json"] is None]
     fresh = {}
     if missing:
@@ -64,7 +65,8 @@ def listed(rows):
         from .selectors import registry_models_by_id
 
         fresh = {row["id"]: model_out(row) for row in registry_models_by_id(missing)}
-    return [orjson.Fragment(row["doc_json"]) if row["doc_json"] is not None else fresh[row["id"]] for row in rows]
+    return [orjson.Fragment(row["doc_json"]) if row["doc_json"] is not None else fresh[row["id"]]
+            for row in rows if row["doc_json"] is not None or row["id"] in fresh]
 
 
 @contextmanager

@@ -408,8 +408,11 @@ def registry_model_doc(user, full_name, *, prompts=False):
     """`registry_model_row`'s model as `docs.listed` gives it: its kept doc, or computed afresh."""
     from . import docs
 
-    return docs.listed(_model_named(user, full_name, prompts, "mlflow-model-doc",
-                                    lambda models: models.values("id", doc_json=docs.current())))[0]
+    found = docs.listed(_model_named(user, full_name, prompts, "mlflow-model-doc",
+                                     lambda models: models.values("id", doc_json=docs.current())))
+    if not found:  # deleted between its row's statement and its details'
+        raise NotFound(f"Registered Model with name={full_name} not found")
+    return found[0]
 
 
 def _model_named(user, full_name, prompts, key, columns):
