@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Aggregate, BigIntegerField, Func, Model, TextField
+from django.db.models.constants import OnConflict
 from django.db.models.functions import Cast, JSONArray, JSONObject
 
 _cursor_class = None
@@ -310,10 +311,13 @@ def compiled(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
 # a model with its own save() or a parent table is refused.
 class _RowSql(NamedTuple):
     sql: str
-    fields: list  # the fields whose values fill its parameters, in order (an UPDATE's pk follows)
+    fields: list  # the fields whose values fill its parameters, in order (an UPDATE's pk comes after its SET
+    # values, before its `where` values)
 
 
-def _row_sql(model, verb, names, using):
+def _row_sql(model, verb, names, using, where=()):
+    """The INSERT ("insert"; "insert-or-skip": nothing where it would break a unique constraint)
+    or UPDATE of one row (by pk, and the `where` fields equal to given values) setting `names`."""
     def make():
         connection = connections[using]
         meta, quote = model._meta, connection.ops.quote_name
@@ -321,43 +325,59 @@ def _row_sql(model, verb, names, using):
             raise AssertionError(f"{meta.label}: a parent table or its own save(); write it through the ORM")
         fields = [meta.get_field(name) for name in names]
         columns = [quote(field.column) for field in fields]
-        if verb == "insert":
+        if verb.startswith("insert"):
             returning = connection.features.can_return_columns_from_insert
-            sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(names))})"
+            conflict = OnConflict.IGNORE if verb == "insert-or-skip" else None  # each backend's own spelling
+            suffix = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None)
+            sql = (f"{connection.ops.insert_statement(on_conflict=conflict)} {quote(meta.db_table)} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join(['%s'] * len(names))})" + (f" {suffix}" if suffix else "")
                    + (f" RETURNING {quote(meta.pk.column)}" if returning else ""))
         else:
+            fields += [meta.get_field(name) for name in where]
             sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{c} = %s' for c in columns)} "
-                   f"WHERE {quote(meta.pk.column)} = %s")
+                   f"WHERE {quote(meta.pk.column)} = %s"
+                   + "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in where))
         return _RowSql(sql, fields)
 
-    return _cached((using, connections[using].vendor, verb, model._meta.label, *names), make)
+    return _cached((using, connections[using].vendor, verb, model._meta.label, *names, "where", *where), make)
 
 
-def create(model, /, *, using=DEFAULT_DB_ALIAS, **values):
+def create(model, /, *, using=DEFAULT_DB_ALIAS, skip_conflict=False, **values):
     """`model.objects.create(**values)`: the instance (defaults and auto_now fields filled in as
-    save() fills them), inserted, its primary key set."""
+    save() fills them), inserted, its primary key set. `skip_conflict`: where a row with the same
+    unique values exists, nothing is written and None returned (`ON CONFLICT DO NOTHING`)."""
     instance = model(**values)
     meta, connection = model._meta, connections[using]
-    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk)
-    sql, fields = _row_sql(model, "insert", names, using)
+    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk or not f.db_returning)
+    sql, fields = _row_sql(model, "insert-or-skip" if skip_conflict else "insert", names, using)
     params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with reused_plans(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+        if connection.features.can_return_columns_from_insert:
+            row = cursor.fetchone()
+            pk = None if row is None else row[0]
+        else:
+            pk = cursor.lastrowid if cursor.rowcount else None
+    if pk is None:
+        return None
     instance.pk = pk
     instance._state.adding, instance._state.db = False, using
     return instance
 
 
-def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, **values):
-    """`model.objects.filter(pk=pk).update(**values)` (fields by name or attname; an auto_now
-    field is not touched unless given, as update() leaves it): how many rows changed, 0 or 1."""
-    names = tuple(sorted(values))
-    sql, fields = _row_sql(model, "update", names, using)
+def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, where=None, **values):
+    """`model.objects.filter(pk=pk, **where).update(**values)` (fields by name or attname; an
+    auto_now field is not touched unless given, as update() leaves it): how many rows changed,
+    0 or 1. `where`: the row is changed only while these fields hold these values."""
+    names, where = tuple(sorted(values)), where or {}
+    conditions = tuple(sorted(where))
+    sql, fields = _row_sql(model, "update", names, using, conditions)
     connection = connections[using]
-    params = [field.get_db_prep_save(_real(values[name]), connection) for name, field in zip(names, fields)]
+    given = [values[name] for name in names] + [where[name] for name in conditions]
+    params = [field.get_db_prep_save(_real(value), connection) for value, field in zip(given, fields)]
+    pk_param = model._meta.pk.get_db_prep_save(pk, connection)
     with reused_plans(using), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, model._meta.pk.get_db_prep_save(pk, connection)])
+        cursor.execute(sql, [*params[:len(names)], pk_param, *params[len(names):]])
         return cursor.rowcount
 
 

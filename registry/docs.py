@@ -16,7 +16,8 @@ Why a doc always shows the committed rows (PostgreSQL, READ COMMITTED):
   outermost block; a block rewrites its models' docs in id order), so a transaction holding a
   doc's lock waits for nothing else before it commits: no lock cycle goes through a doc. A
   caller that makes several changes in one transaction opens it with `changing` too (the jobs,
-  `sources`, the Unity Catalog model PATCH, `seed_demo`), not with `transaction.atomic`.
+  `sources`, registering from a run page, the Unity Catalog model PATCH, `seed_demo`), not with
+  `transaction.atomic`.
 - User and group names (MLflow's `user_id`) change outside the registry's writes: a rename or a
   delete bumps the `people` generation (signals, `connect`); a doc written under an older
   generation is not used, and every doc is rewritten once the change commits.
@@ -32,15 +33,25 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import OuterRef, Subquery, Value
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
-from .db import compiled_rows, reused_plans
-from .models import Generation, ModelDoc, RegisteredModel
+from .db import compiled_rows, create, update
+from .models import Generation, ModelDoc, ModelVersion, RegisteredModel
 
 PEOPLE = "people"
 _PENDING = "registry_docs_pending"  # on the connection: model ids the open change will rewrite
+
+
+def model_id_of(obj):
+    """The registered model whose doc a change to `obj` changes: a model's own id, a version's
+    model's; None for anything else (catalogs, schemas, experiments)."""
+    if isinstance(obj, RegisteredModel):
+        return obj.pk
+    if isinstance(obj, ModelVersion):
+        return obj.model_id
+    return None
 
 
 def _people():
@@ -106,9 +117,6 @@ def refresh(model_id, *, using=DEFAULT_DB_ALIAS):
     from .api.mlflow.serializers import model_out
     from .selectors import registry_model_rows
 
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table = quote(ModelDoc._meta.db_table)
     while True:
         rows = compiled_rows(("model-doc-source",), _source, using=using, model=model_id)
         if not rows:
@@ -116,18 +124,14 @@ def refresh(model_id, *, using=DEFAULT_DB_ALIAS):
         row = rows[0]
         revision, people = row.pop("doc_revision"), row.pop("people")
         text = orjson.dumps(model_out(registry_model_rows([row])[0])).decode()
-        if revision is None:
-            sql = (f"INSERT INTO {table} ({quote('model_id')}, {quote('revision')}, {quote('people')}, {quote('json')}) "
-                   f"VALUES (%s, 1, %s, %s) ON CONFLICT ({quote('model_id')}) DO NOTHING")
-            params = [model_id, people, text]
+        if revision is None:  # none yet: written unless another transaction wrote one meanwhile
+            written = create(ModelDoc, using=using, skip_conflict=True, model_id=model_id, revision=1, people=people,
+                             json=text)
         else:
-            sql = (f"UPDATE {table} SET {quote('revision')} = %s, {quote('people')} = %s, {quote('json')} = %s "
-                   f"WHERE {quote('model_id')} = %s AND {quote('revision')} = %s")
-            params = [revision + 1, people, text, model_id, revision]
-        with reused_plans(using), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if cursor.rowcount:
-                return
+            written = update(ModelDoc, model_id, using=using, where={"revision": revision}, revision=revision + 1,
+                             people=people, json=text)
+        if written:
+            return
 
 
 def rebuild(*, every=False, using=DEFAULT_DB_ALIAS):
@@ -146,12 +150,9 @@ def rebuild(*, every=False, using=DEFAULT_DB_ALIAS):
 # --- Names changed outside the registry ------------------------------------------------------
 def people_changed(*, using=DEFAULT_DB_ALIAS):
     """Every doc stops being used (in the caller's transaction), and is rewritten once it commits."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table, name, value = quote(Generation._meta.db_table), quote("name"), quote("value")
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({name}, {value}) VALUES (%s, 1) "
-                       f"ON CONFLICT ({name}) DO UPDATE SET {value} = {table}.{value} + 1", [PEOPLE])
+    generation = Generation.objects.using(using)
+    if not generation.filter(name=PEOPLE).update(value=F("value") + 1):
+        generation.get_or_create(name=PEOPLE, defaults={"value": 1})  # the first time (or after a flush)
     transaction.on_commit(lambda: rebuild(using=using), using=using)
 
 

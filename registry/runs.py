@@ -8,11 +8,10 @@ the MLflow API's `model-versions/create` (`sources.version_register`), so the ru
 checks and the job are the same.
 """
 
-from django.db import transaction
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from . import artifacts_proxy, search, services, sources, tracking
+from . import artifacts_proxy, docs, search, services, sources, tracking
 from .errors import InvalidInput, NotFound
 from .models import Experiment, ModelVersion, RunInput, RunMetric, RunParam, RunTag, Schema
 from .permissions import filter_holding, visible, with_capabilities
@@ -187,9 +186,10 @@ def version_register_from_run(*, actor, run, source, model=None, schema=None, ne
     in `schema` (where `actor` needs CREATE MODEL). All or nothing: a refused source or a broker
     that does not answer leaves no new model behind. Returns the PENDING_REGISTRATION version;
     its register job is queued on commit."""
-    with transaction.atomic():
+    with docs.changing() as changed:  # a new model's doc written once, at the end
         if model is None:
             if schema is None:
                 raise InvalidInput("Choose the model to register into, or a schema for a new one.")
             model = services.model_create(actor=actor, schema=schema, name=new_model)
+        changed.add(model.pk)
         return sources.version_register(actor=actor, model=model, source=source, run_id=run.run_uuid)

@@ -128,21 +128,12 @@ def schema_delete(*, actor, schema):
 
 def _update_description(actor, obj, description):
     description = names.validate_description(description)
-    with docs.changing(_model_id(obj)):
+    with docs.changing(docs.model_id_of(obj)):
         before = obj.description
         type(obj).objects.filter(pk=obj.pk).update(description=description, updated_at=timezone.now())
         obj.description = description
         audit.record(actor, "update_description", obj, before={"description": before}, after={"description": description})
     return obj
-
-
-def _model_id(obj):
-    """The registered model whose doc a change to `obj` changes (`docs`), or None."""
-    if isinstance(obj, RegisteredModel):
-        return obj.pk
-    if isinstance(obj, ModelVersion):
-        return obj.model_id
-    return None
 
 
 # --- Registered models ----------------------------------------------------------------------
@@ -238,7 +229,7 @@ def _validated_tags(tags):
 def _tag_set(actor, obj, table, owner_kw, key, value):
     key, value = names.validate_tag(key, value)
     (owner_field, owner), = owner_kw.items()
-    with docs.changing(_model_id(obj)):
+    with docs.changing(docs.model_id_of(obj)):
         existing = next(iter(compiled_objects(
             ("tag-for-update", table, owner_field), lambda owner, key: table.objects.select_for_update().filter(
                 **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
@@ -259,7 +250,7 @@ def _tag_delete(actor, obj, table, owner_kw, key):
     """Deleting a tag that is not there succeeds and changes nothing (as MLflow does)."""
     if not isinstance(key, str) or not key:
         raise InvalidInput("The tag key must not be empty.")
-    with docs.changing(_model_id(obj)):
+    with docs.changing(docs.model_id_of(obj)):
         existing = table.objects.filter(key=key, **owner_kw).first()
         if existing is None:
             return
@@ -451,7 +442,7 @@ def grants_change(*, actor, obj, changes):
 def owner_transfer(*, actor, obj, principal):
     require(actor, _manage_action(obj), obj)
     new_owner = principal_resolve(principal) if isinstance(principal, str) else principal
-    with docs.changing(_model_id(obj)):
+    with docs.changing(docs.model_id_of(obj)):
         before = obj.owner_name
         fields = _owner_fields(new_owner)
         stamp = {"updated_at": timezone.now()} if hasattr(obj, "updated_at") else {}  # experiments have none

@@ -9,7 +9,7 @@ from django.db.models import DateTimeField
 from django.utils import timezone
 
 from registry import audit, db, services
-from registry.models import Alias, AuditEvent, Job, ModelTag, ModelVersion, VersionTag
+from registry.models import Alias, AuditEvent, Job, ModelDoc, ModelTag, ModelVersion, VersionTag
 
 
 def test_a_tag_set_twice_is_one_row_and_two_audit_events_that_read_back_as_written(world):
@@ -103,3 +103,20 @@ def test_a_model_with_its_own_save_is_refused(world):
         db.create(User, username="nobody")
     with pytest.raises(AssertionError, match="own save"):
         db.update(User, world.alice.pk, first_name="A")
+
+
+def test_update_with_where_changes_the_row_only_while_those_fields_hold_those_values(world):
+    tag = ModelTag.objects.get(model=world.iris, key="task")
+    assert db.update(ModelTag, tag.pk, where={"value": "something else"}, value="x") == 0
+    assert ModelTag.objects.get(pk=tag.pk).value == "classification"
+    assert db.update(ModelTag, tag.pk, where={"value": "classification", "key": "task"}, value="x") == 1
+    assert ModelTag.objects.get(pk=tag.pk).value == "x"
+
+
+def test_create_with_skip_conflict_writes_nothing_where_the_row_exists(world):
+    """A primary key the row brings itself (ModelDoc's is its model's id) is written too."""
+    ModelDoc.objects.filter(model=world.iris).delete()
+    made = db.create(ModelDoc, skip_conflict=True, model_id=world.iris.pk, revision=7, people=0, json="{}")
+    assert made.pk == world.iris.pk
+    assert db.create(ModelDoc, skip_conflict=True, model_id=world.iris.pk, revision=8, people=0, json="[]") is None
+    assert ModelDoc.objects.filter(model=world.iris).values_list("revision", "json").get() == (7, "{}")
