@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import docs, services, storage
-from .db import compiled_objects, create, reused_plans
+from .db import compiled_objects, create, reused_plans, update
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
 from .permissions import OWNER, filter_holding, require
@@ -279,7 +279,7 @@ def job_progress(job, **extra):
         files_done=job.files_done, files_total=job.files_total, bytes_done=job.bytes_done,
         bytes_total=job.bytes_total, heartbeat_at=timezone.now(), **extra,
     )
-    if not Job.objects.filter(pk=job.pk, lease=job.lease, state=Job.RUNNING).update(**fields):
+    if not update(Job, job.pk, where={"lease": job.lease, "state": Job.RUNNING}, **fields):
         raise LostClaim(job.pk)
     if job.version_id and not ModelVersion.objects.filter(pk=job.version_id).exists():
         raise JobFailed("The version was deleted while its files were copied.")
@@ -288,7 +288,8 @@ def job_progress(job, **extra):
 def job_finish(job, message=""):
     """RUNNING → SUCCEEDED for the run holding the lease. Call inside the transaction that makes
     the job's result visible."""
-    if not Job.objects.filter(pk=job.pk, lease=job.lease, state=Job.RUNNING).update(
+    if not update(
+        Job, job.pk, where={"lease": job.lease, "state": Job.RUNNING},
         state=Job.SUCCEEDED, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(),
         # The totals too: a job shorter than PROGRESS_INTERVAL never wrote them.
         files_done=job.files_total, files_total=job.files_total, bytes_done=job.bytes_total,

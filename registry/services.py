@@ -318,9 +318,8 @@ def version_make_ready(*, version, **fields):
     deleted or changed the version meanwhile and the row's lock: False, and nothing written,
     when it is no longer PENDING."""
     with docs.changing(version.model_id, savepoint=False):
-        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.PENDING).update(
-            status=ModelVersion.READY, status_message="", updated_at=timezone.now(), **fields,
-        ):
+        if not update(ModelVersion, version.pk, where={"status": ModelVersion.PENDING}, status=ModelVersion.READY,
+                      status_message="", updated_at=timezone.now(), **fields):
             return False
         _status_changed(version, ModelVersion.READY, "")
     return True

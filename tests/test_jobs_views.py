@@ -267,6 +267,35 @@ def test_a_claimed_job_comes_with_what_its_run_reads(world, ready, django_assert
     assert jobs.job_claim(10**9) is None
 
 
+def test_a_run_whose_claim_was_taken_over_writes_nothing_more(world, artifacts):
+    """Progress and the finish are written only while this run holds the lease and the job is
+    RUNNING: after the sweeper requeued it (another lease), both raise LostClaim and the row
+    stays as the new claim left it; a version no longer PENDING is not made READY."""
+    js.write_model_source(SOURCE)
+    version, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
+    job = jobs.job_claim(job.pk)
+    job.files_total, job.bytes_total, job.files_done, job.bytes_done = 3, 30, 1, 10
+    jobs.job_progress(job)
+    Job.objects.filter(pk=job.pk).update(lease="another run's")
+    for write in (jobs.job_progress, jobs.job_finish):
+        with pytest.raises(jobs.LostClaim):
+            write(job)
+    row = Job.objects.get(pk=job.pk)
+    assert (row.state, row.lease, row.files_done, row.message) == (Job.RUNNING, "another run's", 1, "")
+    Job.objects.filter(pk=job.pk).update(lease=job.lease, state=Job.QUEUED)  # the lease back, not RUNNING
+    with pytest.raises(jobs.LostClaim):
+        jobs.job_finish(job)
+    assert Job.objects.get(pk=job.pk).state == Job.QUEUED
+
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.FAILED)
+    assert services.version_make_ready(version=version) is False
+    assert ModelVersion.objects.get(pk=version.pk).status == ModelVersion.FAILED
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.PENDING)
+    assert services.version_make_ready(version=version, signature={"inputs": "[]"}) is True
+    row = ModelVersion.objects.get(pk=version.pk)
+    assert (row.status, row.signature) == (ModelVersion.READY, {"inputs": "[]"})
+
+
 def test_progress_writes_are_throttled(world, artifacts, monkeypatch):
     js.write_model_source(SOURCE)
     _, job = jobs.job_create_register(actor=world.alice, model=world.iris, source_prefix=SOURCE)
