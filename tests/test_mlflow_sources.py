@@ -109,6 +109,21 @@ def test_a_clean_path_outside_any_run_is_accepted_but_fails_at_once(runs, artifa
     error(as_user("eve").post("model-versions/create", {"name": IRIS, "source": source}), 403, "PERMISSION_DENIED")
 
 
+@pytest.mark.parametrize("source", ["models:/prod.ml_team.iris/1", "mlflow-artifacts:/models///"])
+def test_the_create_answer_is_the_version_as_get_shows_it(runs, artifact_root, source):
+    """The answer to `model-versions/create` (read by the new version's id) is what
+    `model-versions/get` then shows, tags and description included: a copy job's PENDING
+    version, and a version that failed at once."""
+    alice = as_user("alice")
+    body = {"name": IRIS, "source": source, "description": "first cut", "tags": [{"key": "stage", "value": "dev"}]}
+    response = alice.post("model-versions/create", body)
+    assert response.status_code == 200, response.content
+    made = response.json()["model_version"]
+    got = alice.get("model-versions/get", {"name": IRIS, "version": made["version"]}).json()["model_version"]
+    assert made == got
+    assert (made["description"], made["tags"]) == ("first cut", [{"key": "stage", "value": "dev"}])
+
+
 def test_a_logged_model_id_must_match_the_source(runs):
     before = _state()
     body = {"name": IRIS, "source": f"runs:/{runs['run']}/model", "model_id": runs["mid"]}

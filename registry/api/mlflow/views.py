@@ -162,7 +162,7 @@ class CreateVersion(MlflowView):
             run_link=self.text("run_link", required=False), description=self.raw("description") or "",
             tags=_tags(self.raw("tags")),
         )
-        return _version_response(request.user, model.full_name, version.version)
+        return Response({"model_version": s.version_out(selectors.registry_version_made(version))})
 
 
 class GetVersion(MlflowView):
