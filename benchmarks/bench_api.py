@@ -616,13 +616,7 @@ def run_benchmark(args, tmp, env, ours, theirs):
                   f"{a['mlflow'][0]:12.2f} {b['mlflow'][0]:12.2f} {b['mlflow'][0] / a['mlflow'][0]:6.2f}   "
                   f"{c:24.2f} {d:6.2f} {d / c:6.2f}")
 
-    # 4. Copy throughput: a 1 GB version against cp on the same disk. mlflow server has no part in
-    # it and is stopped first: idle, it still polls from seven huey consumer processes (its job
-    # runner, ~40 threads, a fifth of a core between them), which took CPU from the job's two
-    # threads (the kernel copy and the hash) more than from `cp`'s one. With it running, the
-    # jobs ran 0.79 / 0.78 s cold (source / machine) against `cp`'s 0.53 / 0.56; with it stopped,
-    # 0.61 / 0.70 against 0.51 / 0.92 (benchmarks/RESULTS.md, round 24).
-    theirs.stop()
+    # 4. Copy throughput: a 1 GB version against cp on the same disk.
     if args.copy_mb:
         copy_benchmark(args, tmp, env, ours)
 
