@@ -162,6 +162,27 @@ def model_update(*, actor, model, description):
     return _update_description(actor, model, description)
 
 
+def securable_update(*, actor, obj, description=None, new_name=None, owner=None):
+    """Unity Catalog's PATCH of a catalog, schema or model: its comment (`description`), its name
+    (models only: a catalog or schema keeps its own) and its owner, each when given, all or
+    nothing in one transaction (a model's doc rewritten once, after all of them)."""
+    if new_name is not None and not isinstance(obj, RegisteredModel) and new_name != obj.name:
+        raise InvalidInput(f"A {obj.securable_type} cannot be renamed.")
+    with docs.changing(docs.model_id_of(obj)):
+        if description is not None:
+            if isinstance(obj, Catalog):
+                catalog_update(actor=actor, catalog=obj, description=description)
+            elif isinstance(obj, Schema):
+                schema_update(actor=actor, schema=obj, description=description)
+            else:
+                model_update(actor=actor, model=obj, description=description)
+        if new_name is not None and isinstance(obj, RegisteredModel):
+            model_rename(actor=actor, model=obj, new_name=new_name)
+        if owner is not None:
+            owner_transfer(actor=actor, obj=obj, principal=owner)
+    return obj
+
+
 def model_rename(*, actor, model, new_name):
     """Rename within the model's schema. `new_name` is the new model part or the full
     `catalog.schema.model` name (whose catalog and schema must stay the same)."""

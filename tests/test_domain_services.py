@@ -256,3 +256,26 @@ def test_it_frees_the_name_at_once_on_delete(world):
     assert not Alias.objects.filter(model=again).exists()
     with pytest.raises(NotFound):
         selectors.model_get(world.alice, "prod.ml_team.iris")
+
+
+# --- Unity Catalog's PATCH: several changes, all or nothing -----------------------------------
+def test_a_securable_update_is_all_or_nothing(world):
+    before = (world.iris.description, world.iris.full_name, world.iris.owner_name, AuditEvent.objects.count())
+    with pytest.raises((InvalidInput, NotFound)):
+        services.securable_update(actor=world.alice, obj=world.iris, description="changed", new_name="iris_two",
+                                  owner="no-such-principal")
+    iris = RegisteredModel.objects.get(pk=world.iris.pk)
+    assert (iris.description, iris.full_name, iris.owner_name, AuditEvent.objects.count()) == before
+
+    services.securable_update(actor=world.alice, obj=iris, description="changed", new_name="iris_two")  # read again,
+    iris = RegisteredModel.objects.get(pk=world.iris.pk)  # as a request would: the failed one left its object changed
+    assert (iris.description, iris.full_name) == ("changed", "prod.ml_team.iris_two")
+
+
+def test_a_catalog_or_schema_keeps_its_name(world):
+    for obj in (world.prod, world.ml_team):
+        with pytest.raises(InvalidInput, match="cannot be renamed"):
+            services.securable_update(actor=world.admin, obj=obj, description="x", new_name="other")
+        assert type(obj).objects.get(pk=obj.pk).description != "x"
+        services.securable_update(actor=world.admin, obj=obj, description="x", new_name=obj.name)  # its own name
+        assert type(obj).objects.get(pk=obj.pk).description == "x"

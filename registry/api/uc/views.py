@@ -10,12 +10,11 @@ Errors: `registry.api.errors` with the UC style.
 import base64
 import binascii
 
-from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from registry import docs, lineage, names, runs, selectors, services
+from registry import lineage, names, runs, selectors, services
 from registry.errors import InvalidInput, NotFound
 from registry.models import Alias
 
@@ -72,9 +71,13 @@ def _page(request, queryset, key, serializer_class):
     return Response(body)
 
 
-def _unsupported_rename(data, current, kind):
-    if data.get("new_name") not in (None, current):
-        raise InvalidInput(f"A {kind} cannot be renamed.")
+def _update(user, obj, data):
+    """A PATCH's validated body → `services.securable_update` (a field left out is not changed;
+    a null comment clears it)."""
+    services.securable_update(
+        actor=user, obj=obj, description=(data["comment"] or "") if "comment" in data else None,
+        new_name=data.get("new_name"), owner=data.get("owner"),
+    )
 
 
 def _with_aliases(queryset):
@@ -117,13 +120,7 @@ class CatalogView(UCView):
     def patch(self, request, name):
         """Change the comment and/or the owner (owner or admin). All or nothing."""
         catalog = selectors.catalog_get(request.user, name)
-        data = _valid(s.SecurableUpdateIn, self.body())
-        _unsupported_rename(data, catalog.name, "catalog")
-        with transaction.atomic():
-            if "comment" in data:
-                services.catalog_update(actor=request.user, catalog=catalog, description=data["comment"] or "")
-            if "owner" in data:
-                services.owner_transfer(actor=request.user, obj=catalog, principal=data["owner"])
+        _update(request.user, catalog, _valid(s.SecurableUpdateIn, self.body()))
         catalog.refresh_from_db()
         return Response(s.CatalogOut(catalog).data)
 
@@ -167,13 +164,7 @@ class SchemaView(UCView):
     def patch(self, request, full_name):
         """Change the comment and/or the owner (owner or admin). All or nothing."""
         schema = _schema(request.user, full_name)
-        data = _valid(s.SecurableUpdateIn, self.body())
-        _unsupported_rename(data, schema.name, "schema")
-        with transaction.atomic():
-            if "comment" in data:
-                services.schema_update(actor=request.user, schema=schema, description=data["comment"] or "")
-            if "owner" in data:
-                services.owner_transfer(actor=request.user, obj=schema, principal=data["owner"])
+        _update(request.user, schema, _valid(s.SecurableUpdateIn, self.body()))
         schema.refresh_from_db()
         return Response(s.SchemaOut(schema).data)
 
@@ -231,14 +222,7 @@ class ModelView(UCView):
         """Change the comment (owner), rename within the schema (owner + CREATE MODEL) and/or
         transfer ownership (owner). All or nothing."""
         model = _model(request.user, full_name)
-        data = _valid(s.SecurableUpdateIn, self.body())
-        with docs.changing(model.pk):  # the model's doc rewritten once, after all of them
-            if "comment" in data:
-                services.model_update(actor=request.user, model=model, description=data["comment"] or "")
-            if "new_name" in data:
-                services.model_rename(actor=request.user, model=model, new_name=data["new_name"])
-            if "owner" in data:
-                services.owner_transfer(actor=request.user, obj=model, principal=data["owner"])
+        _update(request.user, model, _valid(s.SecurableUpdateIn, self.body()))
         model.refresh_from_db()
         return Response(s.ModelOut(model).data)
 
