@@ -133,8 +133,8 @@ def test_it_agrees_between_one_object_and_the_list_after_grants(world, scenario)
 
 
 def assert_lists_agree(world):
-    """Three forms of one rule agree: the per-object decision (`can`), the list filter (visible
-    ids, `visible`) and the row-by-row filter of the single reads (`q_visible`, its ownership
+    """Three forms of one rule agree: the per-object decision (`can`), the list filter (rows
+    tested against the user's rights listed in front of the statement, `visible`) and the row-by-row filter of the single reads (`q_visible`, its ownership
     tests factored out of the privileges' conjunction)."""
     for persona in PERSONAS:
         user = getattr(world, persona)
@@ -273,6 +273,26 @@ def test_it_never_answers_for_one_user_with_another_users_privileges(world):
     assert permissions.can(world.alice, "model.delete", annotated)
     assert outcome(world.eve, "model.delete", annotated) == NO
     assert outcome(world.oscar, "model.delete", annotated) == HIDDEN
+
+
+def test_a_list_filtered_again_keeps_one_set_of_rights_and_only_for_the_same_user(world):
+    """`visible` puts the user's rights in front of the statement: filtering a queryset built on
+    another (versions of the models he sees, say) adds only the lists it lacks, and never uses
+    one user's lists for another."""
+    for persona in ("alice", "eve", "gina"):
+        user = getattr(world, persona)
+        models = permissions.visible(user, RegisteredModel.objects.all())
+        assert set(permissions.visible(user, models.filter(name__contains="i"))) == {
+            m for m in models if "i" in m.name}, persona
+        catalogs = permissions.visible(user, Catalog.objects.all())
+        assert set(permissions.visible(user, Schema.objects.filter(catalog__in=catalogs))) == set(
+            permissions.visible(user, Schema.objects.all())), persona
+        versions = permissions.visible(user, ModelVersion.objects.filter(model__in=models))
+        assert set(permissions.visible(user, versions)) == set(permissions.visible(user, ModelVersion.objects.all()))
+    alices = permissions.visible(world.alice, RegisteredModel.objects.all())
+    assert world.iris in set(alices)
+    with pytest.raises(AssertionError, match="another user"):
+        permissions.visible(world.oscar, alices)
 
 
 def test_it_denies_a_service_call_by_someone_else_on_an_object_the_owner_touched(world):
