@@ -389,13 +389,14 @@ def _q_visible_rows(cls):
         return Q(pk__in=_held(Catalog, "USE CATALOG"))
     if cls is Schema:
         return _q_schema_visible()
-    if cls is ModelVersion:
-        # A version is visible exactly when its model is: tested on the models (fewer rows).
-        return Q(model_id__in=RegisteredModel.objects.filter(_q_visible_rows(RegisteredModel)).order_by().values("pk"))
-    # A model: its schema is visible, and EXECUTE is held on the schema or above, or on itself.
-    return Q(schema_id__in=RawSQL(f'SELECT "id" FROM "{_SCHEMAS}"', ())) & (
-        Q(schema_id__in=RawSQL(f'SELECT "id" FROM "{_SCHEMAS}" WHERE "execute"', ())) | Q(
-            pk__in=_held(RegisteredModel, "EXECUTE")))
+    # A model: its schema is visible, and EXECUTE is held on the schema or above, or on itself. A
+    # version is visible exactly when its model is: the same test on its model's row (as the
+    # model's id among the visible models', PostgreSQL built that whole list to read one model's
+    # versions: 0.33 → 0.65 ms with 1,048 models).
+    model = "model__" if cls is ModelVersion else ""
+    return Q(**{f"{model}schema_id__in": RawSQL(f'SELECT "id" FROM "{_SCHEMAS}"', ())}) & (
+        Q(**{f"{model}schema_id__in": RawSQL(f'SELECT "id" FROM "{_SCHEMAS}" WHERE "execute"', ())}) | Q(
+            **{f"{model}pk__in": _held(RegisteredModel, "EXECUTE")}))
 
 
 def _rights_cte(user, using, name):

@@ -12,7 +12,7 @@ from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
 from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_rows
-from .permissions import compiled_for, q_visible, visible, visible_one
+from .permissions import compiled_for, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
 
@@ -395,7 +395,11 @@ def registry_version_rows(rows):
 def registry_versions(user):
     """Versions the MLflow API lists (of visible models that are not prompts), as rows; tags and
     aliases: `registry_version_rows`."""
-    return _mlflow_versions(visible(user, ModelVersion.objects.exclude(_is_prompt("model_id"))))
+    return _mlflow_versions(_visible_versions(user))
+
+
+def _visible_versions(user):
+    return visible(user, ModelVersion.objects.exclude(_is_prompt("model_id")))
 
 
 def registry_model_row(user, full_name, *, prompts=False):
@@ -417,7 +421,7 @@ def registry_model_doc(user, full_name, *, prompts=False):
 
 def _model_named(user, full_name, prompts, key, columns):
     def build(user, name):
-        models = RegisteredModel.objects.filter(q_visible(user, RegisteredModel), full_name=name)
+        models = visible(user, RegisteredModel.objects.filter(full_name=name))
         return columns(models if prompts else models.exclude(_is_prompt("pk")))
 
     name = (full_name or "").lower()
@@ -432,32 +436,21 @@ def _versions_named(user, name):
     """Versions of the model named `name` (lowercase), if `user` sees it and it is no prompt.
     The model's id comes first, as a subquery: joined on the name, PostgreSQL's generic plan
     walked version number `n` of every model (the (model, version) index by its second column)."""
-    return _versions_row_by_row(user).filter(model_id=_model_id_named(name))
+    return _visible_versions(user).filter(model_id=_model_id_named(name))
 
 
 def _model_id_named(name):
     return Subquery(RegisteredModel.objects.filter(full_name=name).values("pk")[:1])
 
 
-def _versions_row_by_row(user):
-    """Versions of visible models that are not prompts, visibility tested row by row
-    (`q_visible`): cheaper than the visible ids (`visible`) when a filter leaves few rows."""
-    return ModelVersion.objects.filter(q_visible(user, ModelVersion)).exclude(_is_prompt("model_id"))
 
 
 def registry_version_search(user, *, filter_string, order, page_token, size):
-    """`model-versions/search` as rows with tags and aliases: (rows, next page token or None).
-
-    The stock client's usual call is `name = '<model>'`: the versions of one model, whose
-    visibility is cheaper to test row by row than to look up among all visible ids."""
+    """`model-versions/search` as rows with tags and aliases: (rows, next page token or None)."""
     from . import search
 
-    clauses = search.parse_filter(filter_string)
-    by_name = [(c.kind, c.key, c.op) for c in clauses] == [("attribute", "name", "=")]
-    key, base = ("mlflow-versions-named", lambda u: _mlflow_versions(_versions_row_by_row(u))) if by_name else (
-        "mlflow-versions", registry_versions)
-    rows, token = search.compiled_search((key,), base, search.VERSION_GRAMMAR, user=user, filter_string=filter_string,
-                                         order=order, page_token=page_token, size=size, clauses=clauses)
+    rows, token = search.compiled_search(("mlflow-versions",), registry_versions, search.VERSION_GRAMMAR, user=user,
+                                         filter_string=filter_string, order=order, page_token=page_token, size=size)
     return registry_version_rows(rows), token
 
 
