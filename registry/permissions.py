@@ -334,16 +334,21 @@ def visible(user, queryset):
     cls = queryset.model
     if _is_nobody(user) or cls not in _VISIBLE_BY:
         return queryset.filter(q_visible(user, cls))
+    return _with_lists(user, queryset.filter(_q_visible_rows(cls)), _VISIBLE_BY[cls])
+
+
+def _with_lists(user, queryset, names):
+    """`queryset` with `user`'s lists `names` in front of its statement (those it lacks)."""
     present = {cte.name for cte in getattr(queryset.query, "_with_ctes", ())} & set(_CTE_ORDER)
     if present and getattr(queryset.query, "_visible_for", None) != user.pk:
         # Filtered once already (a queryset built on another): the lists in front must be his.
-        raise AssertionError("permissions.visible: a queryset already filtered for another user")
-    ctes = [_rights_cte(user, queryset.db, name) for name in _CTE_ORDER if name in _VISIBLE_BY[cls] - present]
-    filtered = queryset.filter(_q_visible_rows(cls))
-    if ctes:
-        filtered = with_cte(*ctes, select=filtered)
-        filtered.query._visible_for = user.pk
-    return filtered
+        raise AssertionError("permissions: a queryset already filtered for another user")
+    ctes = [_rights_cte(user, queryset.db, name) for name in _CTE_ORDER if name in names - present]
+    if not ctes:
+        return queryset
+    queryset = with_cte(*ctes, select=queryset)
+    queryset.query._visible_for = user.pk
+    return queryset
 
 
 # The lists `visible` computes in front of a statement, by name, in the order they are written
@@ -364,10 +369,11 @@ _OWNED = "owner"
 
 def _held(cls, privilege):
     """The ids of the `cls` rows on which the user holds `privilege` himself (owned, or granted
-    it, ALL PRIVILEGES or a privilege implying it), from his rights list. The codenames are
+    it, ALL PRIVILEGES or a privilege implying it; OWNER: owned), from his rights list. The codenames are
     written into the SQL (constants of ours, [a-z_]): as parameters, PostgreSQL's generic plan
     could not tell how many rights rows each list keeps."""
-    codenames = [_OWNED, *(PRIVILEGE_CODENAMES[p] for p in (privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, [])))]
+    codenames = [_OWNED] if privilege == OWNER else [
+        _OWNED, *(PRIVILEGE_CODENAMES[p] for p in (privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, [])))]
     return RawSQL(f'SELECT "id" FROM "{_RIGHTS[cls]}" WHERE "codename" IN ({", ".join(map(_literal, codenames))})', ())
 
 
@@ -477,17 +483,38 @@ def _user_key(user):
 def with_capabilities(user, queryset):
     """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, …"""
     cls = queryset.model
+    listed = not (_is_bypass(user) or _is_nobody(user)) and cls in _VISIBLE_BY
     annotations = {CAP_USER_FIELD: Value(_user_key(user), output_field=IntegerField())}
     for privilege in CAPABILITIES[cls]:
         if _is_bypass(user):
             annotations[_cap_field(privilege)] = Value(True, output_field=BooleanField())
         else:
             annotations[_cap_field(privilege)] = Case(
-                When(q_holds(user, privilege, cls), then=Value(True)),
+                When(_q_held_listed(cls, privilege) if listed else q_holds(user, privilege, cls), then=Value(True)),
                 default=Value(False),
                 output_field=BooleanField(),
             )
-    return queryset.annotate(**annotations)
+    queryset = queryset.annotate(**annotations)
+    return _with_lists(user, queryset, {_GROUPS, *(_RIGHTS[_LEVEL_CLS[level]] for level in PATHS[cls])}) if listed \
+        else queryset
+
+
+def _q_held_listed(cls, privilege):
+    """`q_holds` against the user's rights lists (`visible`'s): held on the row or a level
+    above it, where the privilege is decided or higher (OWNER: owned, at any level). The
+    ownership and grant EXISTS subqueries of every level, correlated to the row, cost
+    PostgreSQL 0.4 ms for a model's six capabilities."""
+    paths, chain = PATHS[cls], list(PATHS[cls])
+    level = OWN_LEVEL[cls] if privilege == OWNER else PRIVILEGE_LEVEL[privilege]
+    q = Q(pk__in=[])
+    for current in chain[: chain.index(level) + 1]:
+        prefix = paths[current]
+        column = f"{prefix[:-2]}_id" if prefix else "pk"  # the foreign key, not a join to its table
+        q |= Q(**{f"{column}__in": _held(_LEVEL_CLS[current], privilege)})
+    return q
+
+
+_LEVEL_CLS = {"catalog": Catalog, "schema": Schema, "model": RegisteredModel}
 
 
 def capabilities(user, obj):

@@ -136,7 +136,8 @@ def assert_lists_agree(world):
     """Three forms of one rule agree: the per-object decision (`can`), the filter of lists and
     reads (rows tested against the user's rights listed in front of the statement, `visible`)
     and the rule as one `Q` tested row by row (`q_visible`, its ownership tests factored out of
-    the privileges' conjunction)."""
+    the privileges' conjunction); and each capability read from those lists agrees with the
+    privilege's own `Q` (`q_holds`)."""
     for persona in PERSONAS:
         user = getattr(world, persona)
         for cls, action in ((RegisteredModel, "model.read"), (Schema, "schema.read"), (Catalog, "catalog.read"),
@@ -147,6 +148,12 @@ def assert_lists_agree(world):
             for obj in cls.objects.all():
                 assert (obj in listed) is permissions.can(user, action, obj), (persona, obj)
             assert set(cls.objects.filter(permissions.q_visible(user, cls))) == listed, (persona, cls)
+            # Capabilities (read from the same rights lists) against the rule as one Q per privilege.
+            annotated = permissions.with_capabilities(user, cls.objects.all())
+            for privilege in permissions.CAPABILITIES[cls]:
+                field = "cap_" + privilege.lower().replace(" ", "_")
+                assert {obj for obj in annotated if getattr(obj, field)} == set(
+                    cls.objects.filter(permissions.q_holds(user, privilege, cls))), (persona, cls, privilege)
 
 
 def test_it_names_the_missing_privilege_in_a_403(world):
