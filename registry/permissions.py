@@ -6,10 +6,11 @@
 - Superusers (metastore admins) bypass every check.
 
 Everything is expressed as `Q` objects over the securable's table, so list pages filter in the
-database in one query (`visible`: each row tested against the user's rights, listed once in
-front of the statement from guardian's direct-foreign-key grant tables and the owner columns),
-and a single object's capabilities come back as annotations on the query that loads it (grants
-as `EXISTS` subqueries).
+database in one query, and a single object's capabilities come back as annotations on the query
+that loads it. Both test the row against the user's rights, listed once in front of the
+statement from guardian's direct-foreign-key grant tables and the owner columns (`visible`,
+`with_capabilities`); `q_holds` and `q_visible` state the same rule as one `Q` per row (grants
+as `EXISTS` subqueries), which experiments use and tests compare against.
 """
 
 import re
@@ -369,9 +370,9 @@ _OWNED = "owner"
 
 def _held(cls, privilege):
     """The ids of the `cls` rows on which the user holds `privilege` himself (owned, or granted
-    it, ALL PRIVILEGES or a privilege implying it; OWNER: owned), from his rights list. The codenames are
-    written into the SQL (constants of ours, [a-z_]): as parameters, PostgreSQL's generic plan
-    could not tell how many rights rows each list keeps."""
+    it, ALL PRIVILEGES or a privilege implying it; OWNER: owned), from his rights list. The
+    codenames are written into the SQL (constants of ours, [a-z_]): as parameters, PostgreSQL's
+    generic plan could not tell how many rights rows each list keeps."""
     codenames = [_OWNED] if privilege == OWNER else [
         _OWNED, *(PRIVILEGE_CODENAMES[p] for p in (privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, [])))]
     return RawSQL(f'SELECT "id" FROM "{_RIGHTS[cls]}" WHERE "codename" IN ({", ".join(map(_literal, codenames))})', ())
@@ -488,7 +489,8 @@ def _user_key(user):
 
 
 def with_capabilities(user, queryset):
-    """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, …"""
+    """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, … (for
+    catalogs, schemas, models and versions, from the rights lists `visible` uses)."""
     cls = queryset.model
     listed = not (_is_bypass(user) or _is_nobody(user)) and cls in _VISIBLE_BY
     annotations = {CAP_USER_FIELD: Value(_user_key(user), output_field=IntegerField())}
