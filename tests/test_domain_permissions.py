@@ -103,8 +103,8 @@ def test_it_agrees_between_one_object_and_the_list(world):
     assert_lists_agree(world)
 
 
-# Grants and ownerships reaching models in every way the list filter starts from (it is a union
-# of lookups from owners and grants, not the per-object rule): after each, lists still agree.
+# Grants and ownerships reaching models in every way the list filter starts from (the user's
+# rights listed from owners and grants, not the per-object rule): after each, lists still agree.
 LIST_SCENARIOS = {
     "EXECUTE on a catalog": lambda w: services.grants_change(
         actor=w.admin, obj=w.prod, changes=[{"principal": "cody", "add": ["EXECUTE"]}]),
