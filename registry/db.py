@@ -222,11 +222,16 @@ class _Compiled:
             p for i, p in enumerate(self.params_for(values)) if i not in dropped)]
         if offset is not None:
             params.append(int(offset))
-        width, end = len(caller.columns), -1 if ordered else None
+        width = len(caller.columns)
         rows = _execute(using, sql, params)
         if not rows:
             return None, []
-        found = [row[width:end] for row in rows if any(v is not None for v in row[width:end])]
+        if ordered:
+            # Every row the query found has its number; the LEFT JOIN's row of NULLs has none
+            # (testing each column of each row cost 20 µs a page of 50).
+            found = [row[width:-1] for row in rows if row[-1] is not None]
+        else:
+            found = [row[width:] for row in rows if any(v is not None for v in row[width:])]
         return list(rows[0][:width]), self._convert(connection, found)
 
     def _fold(self, caller, name, offset, ordered):

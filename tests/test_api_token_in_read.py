@@ -195,6 +195,23 @@ def test_a_search_checks_its_token_in_its_own_statement_and_keeps_its_order(worl
     assert pages >= 2
 
 
+@pytest.mark.parametrize("path,params,key", [
+    ("registered-models/search", {"filter": "name = 'prod.ml_team.nothing'"}, "registered_models"),
+    ("model-versions/search", {"filter": "name = 'prod.ml_team.nothing'"}, "model_versions"),
+    ("model-versions/search", {"filter": "name LIKE '%nothing%'", "order_by": "version_number ASC"}, "model_versions"),
+])
+def test_a_search_that_finds_nothing_answers_nothing_from_its_own_statement(world, path, params, key):
+    """The token's statement still has its row when the search finds none (a LEFT JOIN's row
+    of NULLs): that row is no result."""
+    token = _client(world.tom)
+    token.get(MLFLOW + path, params)  # the connection's first-request set-up
+    got, queries = _get(token, MLFLOW + path, params)
+    assert got.status_code == 200, got.content
+    assert got.json().get(key, []) == []
+    if FOLDED:
+        assert queries == 1
+
+
 def test_a_search_with_a_bad_token_is_a_401(world):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer " + "1" * 40)
