@@ -278,41 +278,12 @@ def q_holds(user, privilege, cls):
 
 def q_visible(user, cls):
     """Rows of `cls` that `user` may see, as a Q object: he holds every privilege of
-    `VISIBILITY[cls]` (`q_holds`), tested row by row."""
-    if cls is Experiment or _is_bypass(user) or _is_nobody(user):
-        q = Q()
-        for privilege in VISIBILITY[cls]:
-            q &= q_holds(user, privilege, cls)
-        return q
-    paths = PATHS[cls]
-    chain = list(paths)
-    return _held_from(user, paths, chain, 0, [(p, chain.index(PRIVILEGE_LEVEL[p]), None) for p in VISIBILITY[cls]])
-
-
-def _held_from(user, paths, chain, level, needs):
-    """The conjunction of `q_holds` for each privilege of `needs`, from `level` of `chain` down,
-    with each ownership tested once: owning a level holds every privilege decided there or
-    below, so (own ∨ a) ∧ (own ∨ b) is written own ∨ (a ∧ b). `needs`: (privilege, the
-    level that decides it, the grants above already found to hold it or None).
-
-    The same rule as `q_holds` (tests compare them), in fewer subqueries: PostgreSQL spent half
-    of a single-model read starting up the plan's nodes, one per subquery and join, most of
-    which never run (24 ownership and grant tests before, 18 now)."""
-    done = Q()
-    deeper = []
-    for privilege, decided_at, above in needs:
-        if decided_at < level:
-            done &= above
-        else:
-            deeper.append((privilege, decided_at, above))
-    if not deeper:
-        return done
-    prefix = paths[chain[level]]
-    updated = []
-    for privilege, decided_at, above in deeper:
-        here = _granted_at(user, chain[level], prefix, privilege)
-        updated.append((privilege, decided_at, here if above is None else above | here))
-    return done & (_owns_at(user, prefix) | _held_from(user, paths, chain, level + 1, updated))
+    `VISIBILITY[cls]` (`q_holds`), tested row by row. What experiments are filtered with; for
+    the securables of catalogs, the rule as stated, which tests hold `visible` to."""
+    q = Q()
+    for privilege in VISIBILITY[cls]:
+        q &= q_holds(user, privilege, cls)
+    return q
 
 
 def visible(user, queryset):

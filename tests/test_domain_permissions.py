@@ -135,9 +135,9 @@ def test_it_agrees_between_one_object_and_the_list_after_grants(world, scenario)
 def assert_lists_agree(world):
     """Three forms of one rule agree: the per-object decision (`can`), the filter of lists and
     reads (rows tested against the user's rights listed in front of the statement, `visible`)
-    and the rule as one `Q` tested row by row (`q_visible`, its ownership tests factored out of
-    the privileges' conjunction); and each capability read from those lists agrees with the
-    privilege's own `Q` (`q_holds`)."""
+    and the rule as one `Q` tested row by row (`q_visible`: the conjunction of `q_holds` for
+    each privilege visibility needs); and each capability read from those lists agrees with
+    the privilege's own `Q` (`q_holds`)."""
     for persona in PERSONAS:
         user = getattr(world, persona)
         for cls, action in ((RegisteredModel, "model.read"), (Schema, "schema.read"), (Catalog, "catalog.read"),
