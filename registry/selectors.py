@@ -443,8 +443,6 @@ def _model_id_named(name):
     return Subquery(RegisteredModel.objects.filter(full_name=name).values("pk")[:1])
 
 
-
-
 def registry_version_search(user, *, filter_string, order, page_token, size):
     """`model-versions/search` as rows with tags and aliases: (rows, next page token or None)."""
     from . import search
