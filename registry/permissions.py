@@ -437,12 +437,14 @@ _CTE_SQL = {_GROUPS: _groups_sql, **{name: _rights_sql(cls) for cls, name in _RI
 
 def filter_holding(user, queryset, *privileges):
     """Visible rows on which `user` also holds every one of `privileges` (e.g. OWNER, for the
-    list of models a user may copy into)."""
+    list of models a user may copy into), read from the rights lists `visible` put in front."""
     queryset = visible(user, queryset)
     if _is_bypass(user):
         return queryset
+    cls = queryset.model
+    listed = not _is_nobody(user) and cls in _VISIBLE_BY
     for privilege in privileges:
-        queryset = queryset.filter(q_holds(user, privilege, queryset.model))
+        queryset = queryset.filter(_q_held_listed(cls, privilege) if listed else q_holds(user, privilege, cls))
     return queryset
 
 

@@ -154,6 +154,9 @@ def assert_lists_agree(world):
                 field = "cap_" + privilege.lower().replace(" ", "_")
                 assert {obj for obj in annotated if getattr(obj, field)} == set(
                     cls.objects.filter(permissions.q_holds(user, privilege, cls))), (persona, cls, privilege)
+                # The lists a form offers (models to copy into, schemas to create a model in).
+                assert set(permissions.filter_holding(user, cls.objects.all(), privilege)) == listed & set(
+                    cls.objects.filter(permissions.q_holds(user, privilege, cls))), (persona, cls, privilege)
 
 
 def test_it_names_the_missing_privilege_in_a_403(world):
