@@ -442,7 +442,7 @@ def filter_holding(user, queryset, *privileges):
     if _is_bypass(user):
         return queryset
     cls = queryset.model
-    listed = not _is_nobody(user) and cls in _VISIBLE_BY
+    listed = _listed(user, cls)
     for privilege in privileges:
         queryset = queryset.filter(_q_held_listed(cls, privilege) if listed else q_holds(user, privilege, cls))
     return queryset
@@ -465,7 +465,7 @@ def with_capabilities(user, queryset):
     """Annotate each row with what `user` may do to it: `cap_owner`, `cap_execute`, … (for
     catalogs, schemas, models and versions, from the rights lists `visible` uses)."""
     cls = queryset.model
-    listed = not (_is_bypass(user) or _is_nobody(user)) and cls in _VISIBLE_BY
+    listed = _listed(user, cls)
     annotations = {CAP_USER_FIELD: Value(_user_key(user), output_field=IntegerField())}
     for privilege in CAPABILITIES[cls]:
         if _is_bypass(user):
@@ -479,6 +479,13 @@ def with_capabilities(user, queryset):
     queryset = queryset.annotate(**annotations)
     return _with_lists(user, queryset, {_GROUPS, *(_RIGHTS[_LEVEL_CLS[level]] for level in PATHS[cls])}) if listed \
         else queryset
+
+
+def _listed(user, cls):
+    """Whether `user`'s privileges on `cls` rows are read from his rights lists: an ordinary user
+    and a securable of catalogs (a superuser holds everything, nobody nothing; experiments keep
+    `q_holds`)."""
+    return not (_is_bypass(user) or _is_nobody(user)) and cls in _VISIBLE_BY
 
 
 def _q_held_listed(cls, privilege):
