@@ -304,7 +304,7 @@ def visible(user, queryset):
     if _is_bypass(user):
         return queryset
     cls = queryset.model
-    if _is_nobody(user) or cls not in _VISIBLE_BY:
+    if not _listed(user, cls):
         return queryset.filter(q_visible(user, cls))
     return _with_lists(user, queryset.filter(_q_visible_rows(cls)), _VISIBLE_BY[cls])
 
