@@ -65,6 +65,9 @@ def test_copy_this_version_shows_live_progress_until_ready(page, world, artifact
     page.goto(f"{page.base}/explore/prod/ml_team/iris/versions/{source.version}/")
 
     page.click("summary:has-text('Copy this version')")
+    # The form opens under the button at the page's right edge, within the window, not past it.
+    box, width = page.locator(".copy-popover .popover-body").bounding_box(), page.viewport_size["width"]
+    assert 0 <= box["x"] and box["x"] + box["width"] <= width, (box, width)
     page.select_option("#copy-target", "prod.ml_team.iris_prod")
     page.click(".copy-popover button:has-text('Copy')")
     page.wait_for_url(page.base + "/explore/prod/ml_team/iris_prod/")
