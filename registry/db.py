@@ -20,6 +20,7 @@ from typing import NamedTuple
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Aggregate, BigIntegerField, Func, Model, TextField
 from django.db.models.constants import OnConflict
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, JSONArray, JSONObject
 
 _cursor_class = None
@@ -437,6 +438,16 @@ def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objec
     if objects:
         return row, _objects(entry, rows, using)
     return row, [dict(zip(entry.columns, found)) for found in rows]
+
+
+# --- Constants in the SQL ---------------------------------------------------------------------
+def constant(text):
+    """`text`, one of our own constants, written into the SQL as a string literal instead of
+    passed as a parameter: a generic plan then knows the value (how many rows it matches, which
+    partial index holds it). Only plain names: letters, digits, `_`, `.`, `-`."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text):
+        raise ValueError(f"{text!r} is no constant for the SQL")
+    return RawSQL(f"'{text}'", (), output_field=TextField())
 
 
 # --- Timestamps as MLflow shows them --------------------------------------------------------

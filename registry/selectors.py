@@ -6,12 +6,12 @@ import orjson
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, TextField, Value
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Upper
 
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_rows
+from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_rows, constant
 from .permissions import compiled_for, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
@@ -244,10 +244,15 @@ def search(user, text="", *, status=None, tag=None, alias=None, creator=None, ca
 # --- MLflow API (issue 4) ---------------------------------------------------------------------
 # Prompts are registered models tagged `mlflow.prompt.is_prompt = true`: not models, so the MLflow
 # API's model and version reads never show them (as MLflow's own server hides them).
+# The key and value are written into the SQL (`db.constant`): as parameters, PostgreSQL's generic
+# plan took `key = $1` to match as many tags as a common key does, and every list built the
+# anti-join's hash from all model tags (1,048 rows read at 1,048 models, 0.10 ms a search); with
+# the key known, it reads only that key's rows from the (key, value) index.
 def _is_prompt(model_ref):
     from .search import PROMPT_TAG
 
-    return Exists(ModelTag.objects.filter(model=OuterRef(model_ref), key=PROMPT_TAG, value__iexact="true"))
+    return Exists(ModelTag.objects.filter(model=OuterRef(model_ref), key=constant(PROMPT_TAG))
+                  .alias(upper_value=Upper("value")).filter(upper_value=constant("TRUE")))
 
 
 # The MLflow API serialises rows, dicts of the columns its JSON shows (`MODEL_COLUMNS`,

@@ -349,10 +349,11 @@ def test_transition_stage_is_refused(world):
 
 
 # --- Prompts are not models -------------------------------------------------------------------
-def test_prompts_are_hidden_from_model_reads(world):
+@pytest.mark.parametrize("flag", ["true", "True"])
+def test_prompts_are_hidden_from_model_reads(world, flag):
     prompt = services.model_create(
         actor=world.alice, schema=world.ml_team, name="greeting",
-        tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}],
+        tags=[{"key": "mlflow.prompt.is_prompt", "value": flag}],
     )
     services.version_create(actor=world.alice, model=prompt, source="x", status=ModelVersion.READY)
     alice = as_user("alice")

@@ -4,6 +4,8 @@ statement has switched to its generic plan. The MLflow API's reads run SQL compi
 (`db.compiled_rows`): the SQL is reused, never a result, and one user's id never answers for
 another's."""
 
+import re
+
 import pytest
 from django.db import connection
 
@@ -90,6 +92,18 @@ def test_hand_written_sql_is_compiled_with_its_values_as_parameters(world):
             read(("test-hand-written",), build, name=IRIS)
 
 
+def test_constants_written_into_the_sql_are_plain_names_only(world):
+    """`db.constant` writes one of our constants into the SQL as a literal: a value with anything
+    but letters, digits, `_`, `.` and `-` (a quote above all) is refused, not escaped."""
+    from registry.models import ModelTag
+
+    ModelTag.objects.create(model=world.iris, key="mlflow.prompt.is_prompt", value="x")
+    assert ModelTag.objects.filter(key=db.constant("mlflow.prompt.is_prompt")).count() == 1
+    for bad in ("it's", "a b", "x;--", ""):
+        with pytest.raises(ValueError, match="no constant"):
+            db.constant(bad)
+
+
 def test_compiled_reads_fit_in_psycopgs_statement_cache(world):
     """psycopg translates a statement's %s once and caches it only under its size limits, which
     `db.cache_long_statements` raises for our permission-filtered reads: were one to outgrow
@@ -138,3 +152,49 @@ def test_prepared_searches_run_their_generic_plan(world):
                        ["%registry_modeltag%"])
         plans = cursor.fetchall()
     assert plans and all(custom == 0 and generic > 0 for generic, custom in plans), plans
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's generic plans")
+def test_the_prompt_exclusion_reads_only_the_prompt_keys_tags_in_a_generic_plan(world):
+    """Every MLflow list leaves prompts out (`selectors._is_prompt`). With its tag key and value
+    passed as parameters, the generic plan our prepared statements run took `key = $1` to match
+    as many rows as the one key most tags have, and read every model tag to find the prompts
+    (1,048 rows a search at 1,048 models). Written into the SQL, only the prompt key's rows are."""
+    from psycopg import sql as pg_sql
+
+    from registry.models import ModelTag
+    from registry.search import PROMPT_TAG
+    from registry.selectors import _is_prompt
+
+    schema = services.schema_create(actor=world.admin, catalog=world.prod, name="tagged")
+    models = RegisteredModel.objects.bulk_create([
+        RegisteredModel(schema=schema, name=f"m{i:04d}", full_name=f"prod.tagged.m{i:04d}", owner_user=world.admin,
+                        created_by=world.admin)
+        for i in range(1000)
+    ])
+    ModelTag.objects.all().delete()  # every model tag has one key, as in the benchmark
+    ModelTag.objects.bulk_create([ModelTag(model=m, key="tier", value="gold" if i % 10 else "bronze")
+                                  for i, m in enumerate(models)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would, before any prompt exists
+    services.model_create(actor=world.alice, schema=world.ml_team, name="greeting",
+                          tags=[{"key": PROMPT_TAG, "value": "True"}])
+    query = RegisteredModel.objects.exclude(_is_prompt("pk")).values("id")
+    assert query.count() == RegisteredModel.objects.count() - 1
+
+    text, params = query.query.sql_with_params()
+    placeholders = iter(range(1, len(params) + 1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE prompts_excluded AS " + re.sub("%s", lambda _: f"${next(placeholders)}", text))
+        arguments = pg_sql.SQL(", ").join(map(pg_sql.Literal, params)).as_string(cursor.cursor.connection)
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE prompts_excluded({arguments})")
+        plan = cursor.fetchone()[0]
+        cursor.execute("DEALLOCATE prompts_excluded")
+
+    def tag_rows_read(node):
+        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"] \
+            if node.get("Relation Name") == "registry_modeltag" else 0
+        return own + sum(tag_rows_read(child) for child in node.get("Plans", []))
+
+    assert tag_rows_read(plan[0]["Plan"]) <= ModelTag.objects.filter(key=PROMPT_TAG).count(), plan
