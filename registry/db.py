@@ -441,13 +441,19 @@ def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objec
 
 
 # --- Constants in the SQL ---------------------------------------------------------------------
-def constant(text):
-    """`text`, one of our own constants, written into the SQL as a string literal instead of
-    passed as a parameter: a generic plan then knows the value (how many rows it matches, which
-    partial index holds it). Only plain names: letters, digits, `_`, `.`, `-`."""
+def literal(text):
+    """`text`, one of our own constants, as an SQL string literal, to be written into the SQL
+    instead of passed as a parameter: a generic plan then knows the value (how many rows it
+    matches). Only plain names: letters, digits, `_`, `.`, `-`; anything else is refused, not
+    escaped."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", text):
         raise ValueError(f"{text!r} is no constant for the SQL")
-    return RawSQL(f"'{text}'", (), output_field=TextField())
+    return f"'{text}'"
+
+
+def constant(text):
+    """`literal(text)` as an expression, for a queryset's filter."""
+    return RawSQL(literal(text), (), output_field=TextField())
 
 
 # --- Timestamps as MLflow shows them --------------------------------------------------------

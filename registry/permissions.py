@@ -13,7 +13,6 @@ statement from guardian's direct-foreign-key grant tables and the owner columns 
 as `EXISTS` subqueries), which experiments use and tests compare against.
 """
 
-import re
 from functools import cache, lru_cache
 
 from django.contrib.auth import get_user_model
@@ -25,7 +24,7 @@ from django.db.models.functions import Cast
 from django.utils.functional import SimpleLazyObject, empty
 from django_cte import CTE, with_cte
 
-from .db import compiled, compiled_objects, compiled_rows, compiled_with_caller
+from .db import compiled, compiled_objects, compiled_rows, compiled_with_caller, literal
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
     CATALOG_PRIVILEGES,
@@ -346,13 +345,7 @@ def _held(cls, privilege):
     generic plan could not tell how many rights rows each list keeps."""
     codenames = [_OWNED] if privilege == OWNER else [
         _OWNED, *(PRIVILEGE_CODENAMES[p] for p in (privilege, "ALL PRIVILEGES", *IMPLIED_BY.get(privilege, [])))]
-    return RawSQL(f'SELECT "id" FROM "{_RIGHTS[cls]}" WHERE "codename" IN ({", ".join(map(_literal, codenames))})', ())
-
-
-def _literal(codename):
-    if not re.fullmatch(r"[a-z_]+", codename):
-        raise AssertionError(f"permissions: {codename!r} is not a codename")
-    return f"'{codename}'"
+    return RawSQL(f'SELECT "id" FROM "{_RIGHTS[cls]}" WHERE "codename" IN ({", ".join(map(literal, codenames))})', ())
 
 
 def _q_schema_visible():
@@ -408,7 +401,7 @@ def _rights_sql(cls):
     def build(user):
         groups = RawSQL(f'SELECT "group_id" FROM "{_GROUPS}"', ())
         # Of the codename's own type: a text column would have PostgreSQL convert every grant row's.
-        owned = Cast(RawSQL(_literal(_OWNED), ()), output_field=Permission._meta.get_field("codename"))
+        owned = Cast(RawSQL(literal(_OWNED), ()), output_field=Permission._meta.get_field("codename"))
         user_table, group_table = GRANT_TABLES[OWN_LEVEL[cls]]
         branches = [
             cls.objects.filter(owner_user_id=user.pk).values("id", codename=owned),  # names the columns

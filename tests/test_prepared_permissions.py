@@ -93,15 +93,16 @@ def test_hand_written_sql_is_compiled_with_its_values_as_parameters(world):
 
 
 def test_constants_written_into_the_sql_are_plain_names_only(world):
-    """`db.constant` writes one of our constants into the SQL as a literal: a value with anything
+    """`db.literal` and `db.constant` write our constants into the SQL as literals: a value with anything
     but letters, digits, `_`, `.` and `-` (a quote above all) is refused, not escaped."""
     from registry.models import ModelTag
 
     ModelTag.objects.create(model=world.iris, key="mlflow.prompt.is_prompt", value="x")
     assert ModelTag.objects.filter(key=db.constant("mlflow.prompt.is_prompt")).count() == 1
     for bad in ("it's", "a b", "x;--", ""):
-        with pytest.raises(ValueError, match="no constant"):
-            db.constant(bad)
+        for write in (db.literal, db.constant):
+            with pytest.raises(ValueError, match="no constant"):
+                write(bad)
 
 
 def test_compiled_reads_fit_in_psycopgs_statement_cache(world):
