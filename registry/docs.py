@@ -59,10 +59,15 @@ def _people():
     return Coalesce(Subquery(Generation.objects.filter(name=PEOPLE).values("value")[:1]), Value(0))
 
 
-def current():
+def current(*, after_limit=False):
     """A model query's column: the model's doc (JSON text), NULL where it has none usable.
     Through a LEFT JOIN on the doc's table, not a subquery per row: PostgreSQL ran such a
-    subplan for each listed model, ~2.4 µs each (a first page of 50: 0.48 → 0.38 ms)."""
+    subplan for each listed model, ~2.4 µs each (a first page of 50: 0.48 → 0.38 ms).
+    `after_limit`: as that subquery, which PostgreSQL evaluates after the sort and LIMIT, for
+    the listed models only, where the join came before the sort, for every model the filter kept
+    (a search of a tag 943 of 1,048 models have: 3.77 → 2.30 ms)."""
+    if after_limit:
+        return Subquery(ModelDoc.objects.filter(model_id=OuterRef("pk"), people=_people()).values("json")[:1])
     return Case(When(doc__people=_people(), then=F("doc__json")))
 
 

@@ -7,6 +7,7 @@ import io
 import orjson
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from registry import docs, jobs, selectors, services
 from registry.api.mlflow.serializers import model_out
@@ -25,9 +26,12 @@ def afresh(model):
 
 
 def kept(model):
-    """The doc a search would copy for `model` (parsed), or None."""
-    [row] = RegisteredModel.objects.filter(pk=model.pk).values("id", doc_json=docs.current())
-    return None if row["doc_json"] is None else orjson.loads(row["doc_json"])
+    """The doc a search would copy for `model` (parsed), or None; read as a join and as the
+    subquery a filtered search reads after its LIMIT (`docs.current`), which must agree."""
+    joined, after_limit = (RegisteredModel.objects.filter(pk=model.pk).values(
+        "id", doc_json=docs.current(after_limit=late)).get() for late in (False, True))
+    assert joined == after_limit
+    return None if joined["doc_json"] is None else orjson.loads(joined["doc_json"])
 
 
 def assert_current(model, step=""):
@@ -190,3 +194,38 @@ def test_a_model_deleted_between_its_row_and_its_details_is_left_out(world):
     ModelDoc.objects.filter(model=world.iris).delete()
     shown = docs.listed([{"id": world.iris.pk, "doc_json": None}, gone])
     assert shown == [afresh(world.iris)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_a_filtered_search_reads_the_docs_of_its_page_only(world):
+    """A filter can keep many more models than a page: their docs are read after the sort and
+    LIMIT, for the page's models. Joined, PostgreSQL read the doc of every model the filter kept
+    before sorting them (a tag 943 of 1,048 models have: 3.77 ms, 2.30 read after)."""
+    schema = services.schema_create(actor=world.admin, catalog=world.prod, name="tagged")
+    models = RegisteredModel.objects.bulk_create([
+        RegisteredModel(schema=schema, name=f"m{i:03d}", full_name=f"prod.tagged.m{i:03d}", owner_user=world.admin,
+                        created_by=world.admin)
+        for i in range(120)
+    ])
+    ModelTag.objects.bulk_create([ModelTag(model=m, key="tier", value="bronze") for m in models])
+    docs.rebuild()
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        page = as_user("admin").get("registered-models/search", {"filter": "tags.tier = 'bronze'", "max_results": 5})
+    assert [m["name"] for m in page.json()["registered_models"]] == [f"prod.tagged.m{i:03d}" for i in range(5)]
+    [(sql, params)] = [(sql, params) for sql, params in statements if "registry_modeldoc" in sql]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+
+    def doc_rows_read(node):
+        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"] \
+            if node.get("Relation Name") == "registry_modeldoc" else 0
+        return own + sum(doc_rows_read(child) for child in node.get("Plans", []))
+
+    assert doc_rows_read(plan[0]["Plan"]) <= 6, plan  # the page and the one that tells a next page

@@ -8,7 +8,7 @@ JSON. No permission is decided in this module.
 
 from rest_framework.response import Response
 
-from registry import docs, names, search, selectors, services, sources
+from registry import names, search, selectors, services, sources
 from registry.errors import InvalidInput
 
 from . import serializers as s
@@ -93,12 +93,11 @@ class SearchModels(MlflowView):
         size = search.max_results(
             self.raw("max_results"), search.MODEL_MAX_RESULTS_DEFAULT, search.MODEL_MAX_RESULTS_LIMIT
         )
-        rows, token = search.compiled_search(
-            ("mlflow-models",), selectors.registry_models, search.MODEL_GRAMMAR, user=request.user,
-            filter_string=self.raw("filter"), order=self.get_list("order_by"), page_token=self.raw("page_token"),
-            size=size,
+        models, token = selectors.registry_model_search(
+            request.user, filter_string=self.raw("filter"), order=self.get_list("order_by"),
+            page_token=self.raw("page_token"), size=size,
         )
-        body = {"registered_models": docs.listed(rows)}
+        body = {"registered_models": models}
         if token:
             body["next_page_token"] = token
         return Response(body)
