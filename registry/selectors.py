@@ -370,7 +370,8 @@ def _mlflow_versions(versions):
 
 def registry_models(user, *, docs_after_limit=False):
     """Models the MLflow API lists (visible, not prompts), for `search`: their `id` and kept
-    `doc_json` (`docs.current`), which `docs.listed` makes a page of."""
+    `doc_json` (`docs.current`, read after the LIMIT with `docs_after_limit`: see
+    `registry_model_search`), which `docs.listed` makes a page of."""
     from . import docs
 
     return visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))).values(
