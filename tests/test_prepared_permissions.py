@@ -12,6 +12,7 @@ from django.db import connection
 from registry import db, selectors, services
 from registry.errors import NotFound
 from registry.models import RegisteredModel, Schema
+from tests.plan_support import rows_read
 
 IRIS = "prod.ml_team.iris"
 
@@ -93,8 +94,8 @@ def test_hand_written_sql_is_compiled_with_its_values_as_parameters(world):
 
 
 def test_constants_written_into_the_sql_are_plain_names_only(world):
-    """`db.literal` and `db.constant` write our constants into the SQL as literals: a value with anything
-    but letters, digits, `_`, `.` and `-` (a quote above all) is refused, not escaped."""
+    """`db.literal` and `db.constant` write our constants into the SQL as literals: a value with
+    anything but letters, digits, `_`, `.` and `-` (a quote above all) is refused, not escaped."""
     from registry.models import ModelTag
 
     ModelTag.objects.create(model=world.iris, key="mlflow.prompt.is_prompt", value="x")
@@ -193,9 +194,4 @@ def test_the_prompt_exclusion_reads_only_the_prompt_keys_tags_in_a_generic_plan(
         plan = cursor.fetchone()[0]
         cursor.execute("DEALLOCATE prompts_excluded")
 
-    def tag_rows_read(node):
-        own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"] \
-            if node.get("Relation Name") == "registry_modeltag" else 0
-        return own + sum(tag_rows_read(child) for child in node.get("Plans", []))
-
-    assert tag_rows_read(plan[0]["Plan"]) <= ModelTag.objects.filter(key=PROMPT_TAG).count(), plan
+    assert rows_read(plan[0]["Plan"], "registry_modeltag") <= ModelTag.objects.filter(key=PROMPT_TAG).count(), plan
