@@ -13,7 +13,8 @@ statement from guardian's direct-foreign-key grant tables and the owner columns 
 as `EXISTS` subqueries), which experiments use and tests compare against.
 """
 
-from functools import cache, lru_cache
+from functools import cache, lru_cache, reduce
+from operator import and_, or_
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -348,18 +349,11 @@ def _held(cls, privilege):
     return RawSQL(f'SELECT "id" FROM "{_RIGHTS[cls]}" WHERE "codename" IN ({", ".join(map(literal, codenames))})', ())
 
 
-def _q_schema_visible():
-    """A schema row is visible: USE CATALOG held on its catalog, USE SCHEMA on its catalog or itself."""
-    return Q(catalog_id__in=_held(Catalog, "USE CATALOG")) & (
-        Q(catalog_id__in=_held(Catalog, "USE SCHEMA")) | Q(pk__in=_held(Schema, "USE SCHEMA")))
-
-
 def _q_visible_rows(cls):
     """The test of `visible` on a row of `cls`, against the lists in front of the statement."""
-    if cls is Catalog:
-        return Q(pk__in=_held(Catalog, "USE CATALOG"))
-    if cls is Schema:
-        return _q_schema_visible()
+    if cls in (Catalog, Schema):
+        # Every privilege of its visibility held, as `q_visible` states it.
+        return reduce(and_, (_q_held_listed(cls, privilege) for privilege in VISIBILITY[cls]))
     # A model: its schema is visible, and EXECUTE is held on the schema or above, or on itself. A
     # version is visible exactly when its model is: the same test on its model's row (as the
     # model's id among the visible models', PostgreSQL built that whole list to read one model's
@@ -419,8 +413,8 @@ def _rights_sql(cls):
 def _visible_schemas_sql():
     """The schemas the user may see, each with `execute`: EXECUTE held on it or its catalog (the
     part of a model's test its schema decides; a model can also hold it itself)."""
-    held_execute = Q(catalog_id__in=_held(Catalog, "EXECUTE")) | Q(pk__in=_held(Schema, "EXECUTE"))
-    return Schema.objects.filter(_q_schema_visible()).order_by().values(
+    held_execute = _q_held_listed(Schema, "EXECUTE")
+    return Schema.objects.filter(_q_visible_rows(Schema)).order_by().values(
         "id", execute=ExpressionWrapper(held_execute, output_field=BooleanField())).query.sql_with_params()
 
 
@@ -483,17 +477,20 @@ def _listed(user, cls):
 
 def _q_held_listed(cls, privilege):
     """`q_holds` against the user's rights lists (`visible`'s): held on the row or a level
-    above it, where the privilege is decided or higher (OWNER: owned, at any level). The
-    ownership and grant EXISTS subqueries of every level, correlated to the row, cost
+    above it, where the privilege is decided or higher (OWNER: owned, at any level; a privilege
+    decided below `cls`, as EXECUTE for a schema: held on the row or above, for what it holds).
+    The ownership and grant EXISTS subqueries of every level, correlated to the row, cost
     PostgreSQL 0.4 ms for a model's six capabilities."""
     paths, chain = PATHS[cls], list(PATHS[cls])
     level = OWN_LEVEL[cls] if privilege == OWNER else PRIVILEGE_LEVEL[privilege]
-    q = Q(pk__in=[])
-    for current in chain[: chain.index(level) + 1]:
+    levels = chain[: chain.index(level) + 1] if level in chain else chain
+
+    def held_at(current):
         prefix = paths[current]
         column = f"{prefix[:-2]}_id" if prefix else "pk"  # the foreign key, not a join to its table
-        q |= Q(**{f"{column}__in": _held(_LEVEL_CLS[current], privilege)})
-    return q
+        return Q(**{f"{column}__in": _held(_LEVEL_CLS[current], privilege)})
+
+    return reduce(or_, map(held_at, levels))
 
 
 _LEVEL_CLS = {"catalog": Catalog, "schema": Schema, "model": RegisteredModel}
