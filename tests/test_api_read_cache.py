@@ -177,6 +177,45 @@ def test_an_answer_older_than_a_snapshot_seen_since_is_not_probed_for(world):
     _warm(client, BY_ALIAS)
 
 
+def test_a_read_found_stale_twice_in_a_row_is_computed_without_the_probe_until_a_probe_would_hit(world):
+    """Commits between the repetitions of a read (a registry written to all day): once two probes
+    in a row have found the kept answer stale, the read is computed without a probe — one
+    statement, not two — and sees each commit; once it comes out under the snapshot its answer
+    was kept under (nothing committed in between), it is probed for, and answered from memory,
+    again."""
+    client = _client(world.eve)
+    _warm(client, BY_ALIAS)
+    for version, statements in ((1, 2), (2, 2), (1, 1), (2, 1)):
+        services.alias_set(actor=world.alice, model=world.iris, alias="Champion", version=version)
+        response, queries = _get(client, BY_ALIAS)
+        # Twice the probe finds the answer stale, then the read; from then on the read alone.
+        assert (queries, _hit(response)) == (statements, False)
+        assert response.json()["model_version"]["version"] == str(version)
+    response, queries = _get(client, BY_ALIAS)  # kept under the last commit's snapshot: no probe yet
+    assert (queries, _hit(response)) == (1, False)
+    _warm(client, BY_ALIAS)  # probed for again (whatever else commits meanwhile), and found
+
+
+def test_the_store_probes_again_once_a_probe_would_have_hit():
+    store, limits = read_cache._Store(), (3, 100)
+    store.put("k", (7, "1:5:", b"a", ()), limits)
+    assert store.may_hold("k")
+    assert store.get("k", 7, "1:6:") is None  # a probe found it stale: the next one is still made
+    assert store.may_hold("k")
+    store.put("k", (7, "1:6:", b"b", ()), limits)
+    assert store.get("k", 7, "1:6:") is not None  # found: the count starts again
+    assert store.get("k", 7, "1:7:") is None and store.get("k", 7, "1:8:") is None  # twice in a row
+    assert not store.may_hold("k")
+    store.put("k", (7, "1:8:", b"b", ()), limits)  # computed afresh under a newer snapshot
+    assert not store.may_hold("k")
+    store.put("k", (7, "1:8:", b"b", ()), limits)  # and again under the same one: a probe would hit
+    assert store.may_hold("k")
+    store.get("k", 7, "1:9:"), store.get("k", 7, "1:9:")
+    for other in "xyz":  # "k" dropped as the least recently used: its count goes with it
+        store.put(other, (7, "1:9:", b"c", ()), limits)
+    assert store._stale == {}
+
+
 def test_entries_zero_turns_it_off(world, settings):
     settings.API_READ_CACHE_ENTRIES = 0
     client = _client(world.eve)

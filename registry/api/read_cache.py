@@ -25,14 +25,22 @@ view's later statements see that snapshot or a later one, never an earlier one, 
 finds the answer under that snapshot gets rows at least as new as the state he asked in. An
 unknown token or an inactive user finds nothing and takes the ordinary path (its 401).
 
-A kept answer that cannot hold is not probed for: the request goes to the view as if asked for
-the first time, one statement in all instead of two. A snapshot's xmax (the first transaction
-not yet completed when it was taken) never goes down, so once any statement of this process has
-read a snapshot whose xmax is above a kept answer's, every later snapshot differs from the one
-that answer was kept under (`_Store.may_hold`). So after a commit, the first request a process
-probes finds its answer stale and costs the probe and the read; the others that process is
-asked, for any kept answer older than what it has seen, cost the read alone. A request with
-`Cache-Control: no-cache` is computed afresh, likewise without the probe.
+A kept answer that cannot hold, or likely will not, is not probed for: the request goes to the
+view as if asked for the first time, one statement in all instead of two (`_Store.may_hold`).
+Cannot: a snapshot's xmax (the first transaction not yet completed when it was taken) never goes
+down, so once any statement of this process has read a snapshot whose xmax is above a kept
+answer's, every later snapshot differs from the one that answer was kept under. So after a
+commit, the first request a process probes finds its answer stale and costs the probe and the
+read; the others that process is asked, for any kept answer older than what it has seen, cost
+the read alone. Likely will not: a request whose last two probes in a row found its answer
+stale (commits come between its repetitions: a registry written to all day, or any busy
+database on the same server) is computed without the probe from then on, until it is computed
+under the very snapshot its answer was kept under (a probe would have found it): then it is
+probed for again. (After one stale probe the next is still made: where commits come about as
+often as the request, a probe that finds the answer costs less than computing it.) Whether to
+probe is only ever a bet on speed; an answer is sent from memory only under the snapshot it
+was computed in. A request with `Cache-Control: no-cache` is computed afresh, likewise without
+the probe.
 
 Per process, in memory: at most `API_READ_CACHE_ENTRIES` requests and `API_READ_CACHE_MB` of
 answers (the least recently used dropped first; either 0 turns the cache off); an answer bigger
@@ -65,18 +73,23 @@ class _Store:
     database server swapped under a running process for one with fewer transactions behind it,
     a restore from backup, would leave it above every new answer's xmax: nothing would be
     probed for, so every read computed afresh — slower until the process restarts, never
-    stale.)"""
+    stale.) And how many probes in a row found each request's kept answer stale (`_stale`): from
+    `STALE_IN_A_ROW` on, it is not probed for until it is computed afresh under the very snapshot
+    its kept answer has."""
 
     def __init__(self):
         self._entries = OrderedDict()
+        self._stale = {}  # key of `_entries` → stale probes in a row
         self._bytes = 0
         self._newest = 0
         self._lock = threading.Lock()
 
     def may_hold(self, key):
-        """Whether an answer is kept for `key` that a probe could still find."""
+        """Whether an answer is kept for `key` that a probe could still find, and the last look
+        did not find it stale."""
         entry = self._entries.get(key)
-        return entry is not None and _xmax(entry[1]) >= self._newest
+        return (entry is not None and self._stale.get(key, 0) < STALE_IN_A_ROW
+                and _xmax(entry[1]) >= self._newest)
 
     def saw(self, snapshot):
         xmax = _xmax(snapshot)
@@ -86,26 +99,38 @@ class _Store:
     def get(self, key, user_id, snapshot):
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] != user_id or entry[1] != snapshot:
+            if entry is None:
                 return None
+            if entry[0] != user_id or entry[1] != snapshot:
+                self._stale[key] = self._stale.get(key, 0) + 1
+                return None
+            self._stale.pop(key, None)
             self._entries.move_to_end(key)
             return entry
 
     def put(self, key, entry, limits):
         with self._lock:
             old = self._entries.get(key)
+            if old is not None and old[:2] == entry[:2]:
+                self._stale.pop(key, None)  # computed where a probe would have found it: probe again
             self._bytes += len(entry[2]) - (0 if old is None else len(old[2]))
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > limits[0] or self._bytes > limits[1]:
-                self._bytes -= len(self._entries.popitem(last=False)[1][2])
+                dropped, (_, _, body, _) = self._entries.popitem(last=False)
+                self._stale.pop(dropped, None)
+                self._bytes -= len(body)
 
     def clear(self):
         with self._lock:
             self._entries.clear()
+            self._stale.clear()
             self._bytes = 0
             self._newest = 0
 
+
+# Stale probes in a row after which a request is computed without one (see the module).
+STALE_IN_A_ROW = 2
 
 store = _Store()
 
