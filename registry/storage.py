@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import posixpath
+import re
 import time
 from typing import NamedTuple
 
@@ -28,12 +29,17 @@ def artifact_storage():
     return storages["artifacts"]
 
 
+# A backslash or a control character (NUL included): refused anywhere in a path. One search, not
+# a test per character in Python (a job cleans each of its paths twice: ~5 µs each for 90 characters).
+_FORBIDDEN = re.compile(r"[\\\x00-\x1f]")
+
+
 def clean_path(path, *, what="path"):
     """A normalised storage-relative path: no `..`, no absolute path, no backslash or NUL, no
     empty or `.` segments. Raises InvalidInput otherwise."""
     if not isinstance(path, str) or not path.strip("/"):
         raise InvalidInput(f"The {what} must not be empty.")
-    if "\\" in path or "\x00" in path or any(ord(c) < 32 for c in path):
+    if _FORBIDDEN.search(path):
         raise InvalidInput(f"The {what} {path[:200]!r} contains a forbidden character.")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise InvalidInput(f"The {what} {path[:200]!r} must be relative to the artifact store.")

@@ -485,3 +485,18 @@ def test_a_short_job_writes_no_progress_and_finishes_with_its_totals(world, arti
     assert job.state == Job.SUCCEEDED and writes == []
     assert (job.files_done, job.files_total) == (len(expected), len(expected))
     assert job.bytes_done == job.bytes_total > 900
+
+
+@pytest.mark.parametrize("path", ["a\\b", "a\x00b", "a\x1fb", "a/\nb", "\tmodel/MLmodel", "a\\"])
+def test_a_storage_path_with_a_backslash_or_a_control_character_is_refused(path):
+    with pytest.raises(InvalidInput, match="forbidden character"):
+        storage.clean_path(path)
+
+
+@pytest.mark.parametrize("path, cleaned", [
+    ("registry/versions/7/MLmodel", "registry/versions/7/MLmodel"),
+    ("model/data file (1).pkl/", "model/data file (1).pkl"),
+    ("é/ü\x7f", "é/ü\x7f"),  # DEL and anything above it is a character like any other
+])
+def test_a_storage_path_without_them_is_kept(path, cleaned):
+    assert storage.clean_path(path) == cleaned
