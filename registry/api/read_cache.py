@@ -85,8 +85,8 @@ class _Store:
         self._lock = threading.Lock()
 
     def may_hold(self, key):
-        """Whether an answer is kept for `key` that a probe could still find, and the last look
-        did not find it stale."""
+        """Whether an answer is kept for `key` that a probe could still find, and fewer than
+        `STALE_IN_A_ROW` probes in a row have found it stale."""
         entry = self._entries.get(key)
         return (entry is not None and self._stale.get(key, 0) < STALE_IN_A_ROW
                 and _xmax(entry[1]) >= self._newest)
