@@ -252,16 +252,20 @@ def operations(n_models, n_versions, big_model=None):
     return ops
 
 
-def _alternate(turns, n, warmup):
+def _alternate(turns, n, warmup, before=None, every=1):
     """`n` rounds over `turns` [(client, op)], request by request, the order flipped every round.
-    [latencies per turn]."""
+    [latencies per turn]. `before` (client, op), not timed, comes before every `every`-th round,
+    and only the rounds right after it are timed (`every` - 1 untimed rounds follow each)."""
     lat = [[] for _ in turns]
     for i in range(-warmup, n):
-        for k in (range(len(turns)) if i % 2 == 0 else reversed(range(len(turns)))):
-            t0 = time.perf_counter()
-            _call(*turns[k], i)
-            if i >= 0:
-                lat[k].append(time.perf_counter() - t0)
+        for j in range(every):
+            if before is not None and j == 0:
+                _call(*before, i)
+            for k in (range(len(turns)) if (i + j) % 2 == 0 else reversed(range(len(turns)))):
+                t0 = time.perf_counter()
+                _call(*turns[k], i)
+                if i >= 0 and j == 0:
+                    lat[k].append(time.perf_counter() - t0)
     return lat
 
 
@@ -284,18 +288,7 @@ def measure_after_commits(server, read, write, floor, n, warmup=20, every=1):
     for): each timed read probes, finds its answer stale and computes it, two statements."""
     client = Client(server)
     once = lambda op: (op[0], op[1], lambda i: op[2](0), op[3])  # noqa: E731
-    turns = [(client, once(read)), (client, once(floor))]
-    lat = [[] for _ in turns]
-    for i in range(-warmup, n):
-        for j in range(every):
-            if j == 0:
-                _call(client, write, i)
-            for k in (range(len(turns)) if (i + j) % 2 == 0 else reversed(range(len(turns)))):
-                t0 = time.perf_counter()
-                _call(*turns[k], i)
-                if i >= 0 and j == 0:
-                    lat[k].append(time.perf_counter() - t0)
-    return lat
+    return _alternate([(client, once(read)), (client, once(floor))], n, warmup, before=(client, write), every=every)
 
 
 def measure(servers, op, n, warmup=20):
