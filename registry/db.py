@@ -464,6 +464,11 @@ class EpochMs(Func):
 
     output_field = BigIntegerField()
 
+    @property
+    def convert_value(self):
+        # Both databases' SQL gives an integer already: no int() applied to it on every row.
+        return self._convert_value_noop
+
     def as_postgresql(self, compiler, connection, **extra):
         template = "FLOOR(EXTRACT(EPOCH FROM %(expressions)s) * 1000)::bigint"
         return self.as_sql(compiler, connection, template=template, **extra)
