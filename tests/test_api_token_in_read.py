@@ -302,3 +302,73 @@ def test_a_write_checks_its_token_in_its_first_read(world, method, path, body):
         assert response.status_code == 200, response.content
         counts[name] = len(ctx.captured_queries)
     assert counts["token"] == counts["basic"] - (1 if FOLDED else 0)
+
+
+# --- A caller in no group: the rights lists without his groups' branches ---------------------
+FRAUD = "prod.ml_team.fraud"  # owned by the group ml-admins, which may use prod.ml_team
+
+
+def _statements(client, path, params):
+    """The response and the SQL of each statement it ran."""
+    statements = []
+
+    def note(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        response = client.get(path, params)
+    return response, statements
+
+
+def _without_groups(sql):
+    return "owner_group_id" not in sql and "auth_user_groups" in sql  # his groups asked, not read
+
+
+@pytest.mark.skipif(not FOLDED, reason="the token is checked in the read's statement on PostgreSQL only")
+def test_a_caller_in_no_group_is_read_without_his_groups_branches(world):
+    """eve is in no group: after her first read (all branches, which says so), her reads leave
+    the group branches out, one statement each, with the answers HTTP basic gets."""
+    client = _client(world.eve)
+    basic = APIClient()
+    basic.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"eve:eve-pass-123").decode())
+    for path, params in [(MLFLOW + "registered-models/get", {"name": IRIS}),
+                         (MLFLOW + "registered-models/search", {}),
+                         (MLFLOW + "model-versions/search", {"filter": f"name = '{IRIS}'"})]:
+        client.get(path, params)
+        response, statements = _statements(client, path, params)
+        assert response.status_code == 200, response.content
+        assert len(statements) == 1 and _without_groups(statements[0]), statements
+        assert response.json() == basic.get(path, params).json()
+
+
+@pytest.mark.skipif(not FOLDED, reason="the token is checked in the read's statement on PostgreSQL only")
+def test_joining_or_leaving_a_group_counts_at_the_next_read(world):
+    """uma (USE CATALOG on prod, nothing on ml_team, no group) is read without group branches;
+    once she joins ml-admins, which owns fraud, her next read finds fraud (that statement says
+    she is in a group now: the read is asked again with them), and the ones after read with
+    them; once she leaves, the next read no longer finds it."""
+    client = _client(world.uma)
+    path, params = MLFLOW + "registered-models/get", {"name": FRAUD}
+    search = (MLFLOW + "registered-models/search", {"filter": "name LIKE 'prod.%'"})
+    for _ in range(3):
+        response, statements = _statements(client, path, params)
+        assert response.status_code == 404
+    assert _without_groups(statements[0])
+    assert client.get(*search).json().get("registered_models", []) == []
+
+    world.uma.groups.add(world.ml_admins)
+    response, statements = _statements(client, path, params)
+    assert response.status_code == 200, response.content
+    assert response.json()["registered_model"]["name"] == FRAUD
+    assert len(statements) == 2 and _without_groups(statements[0]) and not _without_groups(statements[1])
+    response, statements = _statements(client, path, params)
+    assert response.status_code == 200 and len(statements) == 1 and not _without_groups(statements[0])
+    assert [m["name"] for m in client.get(*search).json()["registered_models"]] == [FRAUD]
+
+    world.uma.groups.remove(world.ml_admins)
+    response, statements = _statements(client, path, params)  # read with them: it says she left
+    assert response.status_code == 404 and not _without_groups(statements[0])
+    response, statements = _statements(client, *search)
+    assert response.status_code == 200 and response.json().get("registered_models", []) == []
+    assert len(statements) == 1 and _without_groups(statements[0])

@@ -12,7 +12,7 @@ with the default local-memory cache; configure a shared cache for several web pr
 """
 
 import hashlib
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -55,7 +55,8 @@ class BearerTokenAuthentication(TokenAuthentication):
         if key is None:
             return None
         return UncheckedCaller(
-            lambda: self.authenticate_credentials(key)[0], self._query(key, snapshot), self._user_from), key
+            lambda: self.authenticate_credentials(key)[0], self._query(key, snapshot, groups=True), self._user_from,
+            in_groups=self._in_groups, solo_key=hash(key)), key
 
     def with_snapshot(self, key):
         """(user id, snapshot, user) for a good token, in one statement: the token's user and
@@ -93,22 +94,28 @@ class BearerTokenAuthentication(TokenAuthentication):
         except UnicodeError:
             return None
 
-    def _query(self, key, snapshot=False):
+    def _query(self, key, snapshot=False, groups=False):
         """(key, build, values) of the token's query: its user's `_fields()`, id first;
-        `snapshot`: and, last, PostgreSQL's snapshot (None inside a transaction that has
-        written, whose own writes do not change it). `build` runs only when the SQL is first
-        compiled."""
-        if snapshot:
-            return ("api-token-snapshot",), self._snapshot_query, {"key": str(key)}
-        return ("api-token",), self._token_query, {"key": str(key)}
+        `groups`: then whether he belongs to any group (`_in_groups`); `snapshot`: and, last,
+        PostgreSQL's snapshot (None inside a transaction that has written, whose own writes do
+        not change it). `build` runs only when the SQL is first compiled."""
+        name = "api-token" + ("-groups" if groups else "") + ("-snapshot" if snapshot else "")
+        return (name,), partial(self._token_query, groups=groups, snapshot=snapshot), {"key": str(key)}
 
-    def _token_query(self, key, **annotations):
-        return self.get_model().objects.filter(key=key).values(*(f"user__{f}" for f in self._fields()), **annotations)
-
-    def _snapshot_query(self, key):
+    def _token_query(self, key, groups=False, snapshot=False):
+        from django.db.models import Exists, OuterRef
         from django.db.models.expressions import RawSQL
 
-        return self._token_query(key, snapshot=RawSQL(SNAPSHOT_SQL, ()))
+        more = {}
+        if groups:
+            more["in_groups"] = Exists(get_user_model().groups.through.objects.filter(user_id=OuterRef("user_id")))
+        if snapshot:
+            more["snapshot"] = RawSQL(SNAPSHOT_SQL, ())
+        return self.get_model().objects.filter(key=key).values(*(f"user__{f}" for f in self._fields()), **more)
+
+    def _in_groups(self, row):
+        """Whether the user of a `_query(…, groups=True)` row belongs to any group."""
+        return bool(row[len(self._fields())])
 
     def _fields(self):
         # In the model's order, as from_db takes them (the id first).
