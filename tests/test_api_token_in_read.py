@@ -372,3 +372,15 @@ def test_joining_or_leaving_a_group_counts_at_the_next_read(world):
     response, statements = _statements(client, *search)
     assert response.status_code == 200 and response.json().get("registered_models", []) == []
     assert len(statements) == 1 and _without_groups(statements[0])
+
+
+@pytest.mark.skipif(not FOLDED, reason="the token is checked in the read's statement on PostgreSQL only")
+def test_a_caller_in_a_group_reads_with_its_branches_in_one_statement(world):
+    """gina is in ml-admins, which owns fraud: every read of hers keeps the group branches and
+    costs one statement (she is never read without them and then asked again)."""
+    client = _client(world.gina)
+    path, params = MLFLOW + "registered-models/get", {"name": FRAUD}
+    for _ in range(3):
+        response, statements = _statements(client, path, params)
+        assert response.status_code == 200, response.content
+        assert len(statements) == 1 and not _without_groups(statements[0])
