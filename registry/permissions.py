@@ -270,10 +270,21 @@ def _some_user():
     return get_user_model()(pk=0, is_active=True)
 
 
+def _memberships(user_id):
+    """The group memberships of the user `user_id` (an id or an expression): the one source of
+    "his groups" for every test here, for the lists' group branches and for `in_any_group`."""
+    return get_user_model().groups.through.objects.filter(user_id=user_id)
+
+
+def in_any_group(user_id):
+    """Whether the user `user_id` (an expression, e.g. `OuterRef`) belongs to any group, as a
+    column: what a credential's row says for `compiled_for`, whose lists leave the group
+    branches out only for a caller for whom it is false."""
+    return Exists(_memberships(user_id))
+
+
 def _owns_at(user, prefix):
-    memberships = get_user_model().groups.through.objects.filter(
-        user_id=user.pk, group_id=OuterRef(f"{prefix}owner_group_id")
-    )
+    memberships = _memberships(user.pk).filter(group_id=OuterRef(f"{prefix}owner_group_id"))
     return Q(**{f"{prefix}owner_user_id": user.pk}) | Q(Exists(memberships))
 
 
@@ -284,7 +295,7 @@ def _granted_at(user, level, prefix, privilege):
     target = OuterRef(f"{prefix}id")
     by_user = user_table.objects.filter(content_object_id=target, user_id=user.pk, permission__codename__in=codenames)
     # The user's groups by their memberships alone (auth_group itself adds nothing to the test).
-    members = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
+    members = _memberships(user.pk).values("group_id")
     by_group = group_table.objects.filter(
         content_object_id=target, group_id__in=members, permission__codename__in=codenames
     )
@@ -419,7 +430,7 @@ def _raw_list(sql, params):
 
 def _groups_sql(user):
     """The ids of the user's groups."""
-    return get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id").query.sql_with_params()
+    return _memberships(user.pk).values("group_id").query.sql_with_params()
 
 
 def _rights_sql(cls):

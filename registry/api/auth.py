@@ -103,12 +103,14 @@ class BearerTokenAuthentication(TokenAuthentication):
         return (name,), partial(self._token_query, groups=groups, snapshot=snapshot), {"key": str(key)}
 
     def _token_query(self, key, groups=False, snapshot=False):
-        from django.db.models import Exists, OuterRef
+        from django.db.models import OuterRef
         from django.db.models.expressions import RawSQL
+
+        from registry.permissions import in_any_group
 
         more = {}
         if groups:
-            more["in_groups"] = Exists(get_user_model().groups.through.objects.filter(user_id=OuterRef("user_id")))
+            more["in_groups"] = in_any_group(OuterRef("user_id"))
         if snapshot:
             more["snapshot"] = RawSQL(SNAPSHOT_SQL, ())
         return self.get_model().objects.filter(key=key).values(*(f"user__{f}" for f in self._fields()), **more)
