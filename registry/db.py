@@ -256,7 +256,12 @@ class _Compiled:
             # under a name no values() column takes.
             query = f'SELECT "q".*, row_number() OVER () AS "__ordinal" FROM ({query}) AS "q"'
         columns = ", ".join(f'"c{i}"' for i in range(len(caller.columns)))
-        return (f'SELECT "caller".*, "found".* FROM ({caller.sql}) AS "caller" ({columns}) '
+        # OFFSET 0 keeps the caller's query a subquery of its own, its columns computed once:
+        # pulled up into the join, its expressions (the snapshot, the in-group EXISTS) were
+        # computed again on every row found (a page of 100 models: 834 → 739 µs).
+        if re.search(r"\b(LIMIT|OFFSET)\b", caller.sql.rsplit(")", 1)[-1]):
+            raise AssertionError("compiled: the caller's query is sliced already")
+        return (f'SELECT "caller".*, "found".* FROM ({caller.sql} OFFSET 0) AS "caller" ({columns}) '
                 f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."__ordinal"' if ordered else ""),
                 dropped)
 

@@ -8,3 +8,10 @@ def rows_read(node, table):
     if node.get("Relation Name") == table:
         own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
     return own + sum(rows_read(child, table) for child in node.get("Plans", []))
+
+
+def scan_runs(node, table):
+    """How many times the plan `node` and those under it started a scan of `table` (each scan's
+    loops; a scan never run counts none)."""
+    own = node["Actual Loops"] if node.get("Relation Name") == table else 0
+    return [*([own] if own else []), *(n for child in node.get("Plans", []) for n in scan_runs(child, table))]

@@ -18,6 +18,8 @@ from registry import permissions, selectors, services
 from registry.api.auth import BearerTokenAuthentication
 from registry.errors import NotFound
 
+from .plan_support import scan_runs
+
 IRIS = "prod.ml_team.iris"
 MLFLOW = "/api/2.0/mlflow/"
 UC = "/api/2.1/unity-catalog/"
@@ -193,6 +195,35 @@ def test_a_search_checks_its_token_in_its_own_statement_and_keeps_its_order(worl
             break
         page_params["page_token"] = got.json()["next_page_token"]
     assert pages >= 2
+
+
+@pytest.mark.skipif(not FOLDED, reason="the token is checked in the read's statement on PostgreSQL only")
+@pytest.mark.parametrize("who", ["tom", "gina"])
+def test_a_search_reads_its_callers_row_once_whatever_it_finds(world, who):
+    """The token's columns (his snapshot, whether he is in a group) are computed once per
+    statement, not once per row found: the scan of the memberships that says whether he is in
+    a group runs once (it ran for every model of the page when PostgreSQL pulled the token's
+    query up into the join). gina is in a group (EXECUTE on the schema through it): her rights
+    lists read her groups once more."""
+    for name in ("iris_b", "iris_a"):
+        services.model_create(actor=world.alice, schema=world.ml_team, name=name)
+    services.grants_change(actor=world.admin, obj=world.ml_team, changes=[{"principal": "ml-admins", "add": ["EXECUTE"]}])
+    token = _client(getattr(world, who))
+    token.get(MLFLOW + "registered-models/search", {"max_results": 10})  # the guess of his groups settles
+    statements = []
+
+    def note(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        got = token.get(MLFLOW + "registered-models/search", {"max_results": 10})
+    assert len(got.json()["registered_models"]) == 4
+    ((sql, params),) = statements
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    assert scan_runs(plan, "auth_user_groups") == ([1] if who == "tom" else [1, 1])
 
 
 @pytest.mark.parametrize("path,params,key", [
