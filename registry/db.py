@@ -208,9 +208,10 @@ class _Compiled:
     def fetch_with_caller(self, using, values, name, caller, caller_values, offset=None, ordered=True):
         """(`caller`'s row or None, this query's rows) from one statement, the value `name` (a
         user) being the first column of `caller`'s row instead of a parameter: the query runs
-        LATERAL to the caller's. A row whose columns are all NULL is no row (LEFT JOIN).
-        `ordered`: the rows come in this query's order (numbered inside, sorted outside); for
-        a query finding at most one row, pass False. `offset`: as in `fetch`."""
+        LATERAL to the caller's, whose columns are read from the first row. A row whose
+        columns are all NULL is no row (LEFT JOIN). `ordered`: the rows come in this query's
+        order (numbered inside, sorted outside; the caller's columns on the first row only);
+        for a query finding at most one row, pass False. `offset`: as in `fetch`."""
         if self.hand_written or caller.hand_written:
             raise AssertionError("compiled: hand-written SQL has no columns to read rows by")
         connection = connections[using]
@@ -261,7 +262,14 @@ class _Compiled:
         # computed again on every row found (a page of 100 models: 834 → 739 µs).
         if re.search(r"\b(LIMIT|OFFSET)\b", caller.sql.rsplit(")", 1)[-1]):
             raise AssertionError("compiled: the caller's query is sliced already")
-        return (f'SELECT "caller".*, "found".* FROM ({caller.sql} OFFSET 0) AS "caller" ({columns}) '
+        if ordered:
+            # The caller's columns on the first row only (`fetch_with_caller` reads them there):
+            # on every row, a page of 100 models carried 700 values more (535 → 496 µs).
+            own = ", ".join(f'CASE WHEN "found"."__ordinal" > 1 THEN NULL ELSE "caller"."c{i}" END'
+                            for i in range(len(caller.columns)))
+        else:
+            own = '"caller".*'
+        return (f'SELECT {own}, "found".* FROM ({caller.sql} OFFSET 0) AS "caller" ({columns}) '
                 f'LEFT JOIN LATERAL ({query}) AS "found" ON TRUE' + (' ORDER BY "found"."__ordinal"' if ordered else ""),
                 dropped)
 

@@ -201,7 +201,7 @@ def test_a_search_checks_its_token_in_its_own_statement_and_keeps_its_order(worl
 @pytest.mark.parametrize("who", ["tom", "gina"])
 def test_a_search_reads_its_callers_row_once_whatever_it_finds(world, who):
     """The token's columns (his snapshot, whether he is in a group) are computed once per
-    statement, not once per row found: the scan of the memberships that says whether he is in
+    statement, not once per row found, and sent with the first row only: the scan of the memberships that says whether he is in
     a group runs once (it ran for every model of the page when PostgreSQL pulled the token's
     query up into the join). gina is in a group (EXECUTE on the schema through it): her rights
     lists read her groups once more."""
@@ -224,6 +224,11 @@ def test_a_search_reads_its_callers_row_once_whatever_it_finds(world, who):
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0][0]["Plan"]
     assert scan_runs(plan, "auth_user_groups") == ([1] if who == "tom" else [1, 1])
+    with connection.cursor() as cursor:  # and they come on the first row only
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    assert len(rows) == 4 and rows[0][0] == getattr(world, who).pk  # his id, the first column
+    assert all(row[0] is None for row in rows[1:])
 
 
 @pytest.mark.parametrize("path,params,key", [
