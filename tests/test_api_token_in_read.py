@@ -201,25 +201,19 @@ def test_a_search_checks_its_token_in_its_own_statement_and_keeps_its_order(worl
 @pytest.mark.parametrize("who", ["tom", "gina"])
 def test_a_search_reads_its_callers_row_once_whatever_it_finds(world, who):
     """The token's columns (his snapshot, whether he is in a group) are computed once per
-    statement, not once per row found, and sent with the first row only: the scan of the memberships that says whether he is in
-    a group runs once (it ran for every model of the page when PostgreSQL pulled the token's
-    query up into the join). gina is in a group (EXECUTE on the schema through it): her rights
-    lists read her groups once more."""
+    statement, not once per row found, and sent with the first row only: the scan of the
+    memberships that says whether he is in a group runs once (it ran for every model of the page
+    when PostgreSQL pulled the token's query up into the join). gina is in a group (EXECUTE on
+    the schema through it): her rights lists read her groups once more."""
     for name in ("iris_b", "iris_a"):
         services.model_create(actor=world.alice, schema=world.ml_team, name=name)
-    services.grants_change(actor=world.admin, obj=world.ml_team, changes=[{"principal": "ml-admins", "add": ["EXECUTE"]}])
+    services.grants_change(actor=world.admin, obj=world.ml_team,
+                           changes=[{"principal": "ml-admins", "add": ["EXECUTE"]}])
     token = _client(getattr(world, who))
     token.get(MLFLOW + "registered-models/search", {"max_results": 10})  # the guess of his groups settles
-    statements = []
-
-    def note(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(note):
-        got = token.get(MLFLOW + "registered-models/search", {"max_results": 10})
+    got, executed = _executed(token, MLFLOW + "registered-models/search", {"max_results": 10})
     assert len(got.json()["registered_models"]) == 4
-    ((sql, params),) = statements
+    ((sql, params),) = executed
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0][0]["Plan"]
@@ -344,17 +338,23 @@ def test_a_write_checks_its_token_in_its_first_read(world, method, path, body):
 FRAUD = "prod.ml_team.fraud"  # owned by the group ml-admins, which may use prod.ml_team
 
 
-def _statements(client, path, params):
-    """The response and the SQL of each statement it ran."""
-    statements = []
+def _executed(client, path, params):
+    """The response and (SQL, parameters) of each statement it ran."""
+    executed = []
 
     def note(execute, sql, params, many, context):
-        statements.append(sql)
+        executed.append((sql, params))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(note):
         response = client.get(path, params)
-    return response, statements
+    return response, executed
+
+
+def _statements(client, path, params):
+    """The response and the SQL of each statement it ran."""
+    response, executed = _executed(client, path, params)
+    return response, [sql for sql, _ in executed]
 
 
 def _without_groups(sql):
