@@ -423,6 +423,59 @@ def test_a_source_that_changes_size_while_it_is_copied_fails_the_copy(artifacts,
         storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin")
 
 
+def test_a_copys_sums_are_those_of_the_bytes_it_wrote(artifacts, monkeypatch):
+    """A kernel copy that wrote one byte wrong: the sums are read back from the copy, so they are
+    not the source's and the job's check against the recorded ones fails (a hash of the source
+    beside the copy would have vouched for bytes the copy does not hold)."""
+    import os
+
+    kernel_copy = os.copy_file_range
+    data = random.Random(6).randbytes(2 * storage.FAST_CHUNK + 5)
+
+    def faulty(src, dst, count, offset_src, offset_dst):
+        n = kernel_copy(src, dst, count, offset_src, offset_dst)
+        if offset_dst <= storage.FAST_CHUNK < offset_dst + n:
+            os.pwrite(dst, bytes([data[storage.FAST_CHUNK] ^ 1]), storage.FAST_CHUNK)
+        return n
+
+    monkeypatch.setattr(os, "copy_file_range", faulty)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+    sums = storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", sha256=False)
+    written = (artifacts / "registry/versions/1/f.bin").read_bytes()
+    assert written != data
+    assert sums == (len(data), None, blake3.blake3(written).hexdigest())
+    assert sums.blake3 != blake3.blake3(data).hexdigest()
+
+
+def test_the_kernel_copy_runs_ahead_of_the_hash_but_no_further_than_its_lead(artifacts, monkeypatch):
+    """While the job's thread hashes the first chunk, the helper goes on copying: `AHEAD` chunks
+    in all, then waits for the hash (a copy in lockstep with its hash had copied one)."""
+    import os
+    import time
+
+    kernel_copy, calls = os.copy_file_range, []
+    monkeypatch.setattr(os, "copy_file_range", lambda *args: (calls.append(args[3]), kernel_copy(*args))[1])
+    hash_range, seen = storage._hash_range, []
+
+    def first_waits(*args, **kwargs):
+        if not seen:
+            deadline = time.monotonic() + 10
+            while len(calls) < storage.AHEAD and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)  # room for a copy beyond the lead, which must not come
+            seen.append(len(calls))
+        return hash_range(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "_hash_range", first_waits)
+    data = random.Random(8).randbytes((storage.AHEAD + 2) * storage.FAST_CHUNK + 5)
+    storage.artifact_storage().save("mlartifacts/1/x/f.bin", js.ContentFile(data))
+    assert storage.copy_file("mlartifacts/1/x/f.bin", "registry/versions/1/f.bin", sha256=False) == (
+        len(data), None, blake3.blake3(data).hexdigest())
+    assert (artifacts / "registry/versions/1/f.bin").read_bytes() == data
+    assert seen == [storage.AHEAD]
+    assert [c for c in calls if c % storage.FAST_CHUNK == 0] == [i * storage.FAST_CHUNK for i in range(storage.AHEAD + 3)]
+
+
 def _copy_of(world, version):
     copy, job = jobs.job_create_copy(actor=world.alice, source_version=version, target_model=world.iris)
     jobs.job_run(job.pk)
