@@ -15,7 +15,7 @@ Life of a job:
   killed) and queues them again, or fails them with a reason after `JOBS["MAX_ATTEMPTS"]` runs.
 
 Register and copy write into `registry/versions/<id>/` reading each source file once (sha256 and
-BLAKE3 computed on the way, the written size checked against what was read; a copy also against
+BLAKE3 computed over the bytes written, the written size checked against them; a copy also against
 the source's recorded size and BLAKE3, or sha256 for files recorded before BLAKE3 was), and only
 then mark the version READY in the same transaction that records its files. Any failure leaves
 the version FAILED_REGISTRATION with the reason and removes what was written.
@@ -438,8 +438,8 @@ def _copy_files(job, version, plan):
     rate = _conf("COPY_MAX_BYTES_PER_SECOND")
     written = []
     for src, rel, _size, recorded in plan:
-        # One pass: the sums are of the bytes read while copying, and copy_file checks the stored
-        # size against them. A copy is also checked against the source's recorded sums
+        # One pass: the sums are of the bytes written (`storage.copy_file`), and the stored size
+        # is checked against them. A copy is also checked against the source's recorded sums
         # (`Sums.checked`): where its BLAKE3 was recorded, sha256 is not computed again and the
         # copy runs at disk speed, not sha256's.
         known = recorded is not None and bool(recorded.blake3)
