@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import posixpath
+import queue
 import re
 import threading
 import time
@@ -221,49 +222,6 @@ def _copy_range(fin, fout, offset, count):
 AHEAD = 4
 
 
-class _Lane:
-    """What the kernel copy (a helper thread) has copied and what this thread has hashed of it,
-    each waiting for the other under one condition."""
-
-    def __init__(self, copied, done):
-        self.copied, self.done, self.hashed, self.failure, self.stopped = copied, done, 0, None, False
-        self._cond = threading.Condition()
-
-    def wait_room(self, offset, lead):
-        """(helper) Until the hash is within `lead` bytes of `offset`; False once told to stop."""
-        with self._cond:
-            while offset - self.hashed >= lead and not self.stopped:
-                self._cond.wait()
-            return not self.stopped
-
-    def copy_done(self, offset, last):
-        with self._cond:
-            self.copied, self.done = offset, self.done or last
-            self._cond.notify_all()
-
-    def fail(self, failure):
-        with self._cond:
-            self.failure, self.done = failure, True
-            self._cond.notify_all()
-
-    def wait_copied(self, hashed):
-        """(this thread) Once more than `hashed` bytes are copied, or the copy ended: (copied,
-        done); the helper's failure raised."""
-        with self._cond:
-            self.hashed = hashed
-            self._cond.notify_all()
-            while self.copied <= hashed and not self.done:
-                self._cond.wait()
-            if self.failure is not None:
-                raise self.failure
-            return self.copied, self.done
-
-    def stop(self):
-        with self._cond:
-            self.stopped = True
-            self._cond.notify_all()
-
-
 def _copy_kernel(src_fd, dst_fd, chunk, main, side, step):
     """Copy in the kernel (copy_file_range, as `cp` does), chunk after chunk in a helper thread,
     while this thread hashes the copy itself: it reads back what the helper has copied so far
@@ -297,34 +255,40 @@ def _copy_kernel(src_fd, dst_fd, chunk, main, side, step):
         if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
             return False
         raise
-    lane = _Lane(n, n < chunk)  # a short copy is the end of the file
+    # The helper's sizes (or its failure) for this thread, in order; `room`: the chunks it may
+    # copy beyond the one being hashed.
+    copied, room, stop = queue.SimpleQueue(), threading.Semaphore(AHEAD - 1), threading.Event()
 
     def run():
         offset = n
         try:
-            while not lane.done and lane.wait_room(offset, AHEAD * chunk):
-                copied = copy(offset)
-                offset += copied
-                lane.copy_done(offset, copied < chunk)
+            while room.acquire() and not stop.is_set():
+                got = copy(offset)
+                copied.put(got)
+                offset += got
+                if got < chunk:
+                    return
         except BaseException as failure:  # raised again in the job's thread
-            lane.fail(failure)
+            copied.put(failure)
 
     # No thread for a file the first chunk held whole (starting one costs ~0.1 ms).
-    helper = None if lane.done else threading.Thread(target=run, name="kernel-copy", daemon=True)
+    helper = None if n < chunk else threading.Thread(target=run, name="kernel-copy", daemon=True)
     if helper is not None:
         helper.start()
     hashed = 0
     try:
         while True:
-            copied, done = lane.wait_copied(hashed)
-            if copied > hashed:
-                got = _hash_range(dst_fd, hashed, min(copied - hashed, chunk), main, mine)
-                hashed += got
-                step(got)
-            elif done:
+            hashed += _hash_range(dst_fd, hashed, n, main, mine)
+            step(n)
+            room.release()
+            if n < chunk:
                 break
+            n = copied.get()
+            if isinstance(n, BaseException):
+                raise n
     finally:
-        lane.stop()
+        stop.set()
+        room.release()  # a helper waiting for room sees `stop`
         if helper is not None:
             helper.join()
     size = os.fstat(src_fd).st_size
