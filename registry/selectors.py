@@ -70,42 +70,44 @@ def model_get(user, full_name):
     return _model_get(user, full_name, "model", RegisteredModel.objects.all)
 
 
-def _version_of(model, **lookup):
-    obj = (
-        ModelVersion.objects.select_related("created_by", "copied_from__model")
-        .filter(model=model, **lookup).prefetch_related("tags", "aliases").first()
-    )
+def _version_of(model, details, **lookup):
+    """`details`: with its creator, its source's model, its tags and aliases (what the pages and
+    the UC API show); without, the version's own row (one statement, not three)."""
+    queryset = ModelVersion.objects.filter(model=model, **lookup)
+    if details:
+        queryset = queryset.select_related("created_by", "copied_from__model").prefetch_related("tags", "aliases")
+    obj = queryset.first()
     if obj is not None:
         obj.model = model
     return obj
 
 
-def model_version(model, version):
+def model_version(model, version, *, details=True):
     """Version `version` of a model the caller got through a getter (so already checked)."""
     number = names.validate_version_number(version)
-    obj = _version_of(model, version=number)
+    obj = _version_of(model, details, version=number)
     if obj is None:
         raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found")
     return obj
 
 
-def model_version_by_alias(model, alias):
+def model_version_by_alias(model, alias, *, details=True):
     """The version `alias` points to, of a model the caller got through a getter."""
     from .errors import InvalidInput
 
-    obj = _version_of(model, pk=Subquery(Alias.objects.named(alias or "").filter(model=model).values("version_id")[:1]))
+    obj = _version_of(model, details, pk=Subquery(Alias.objects.named(alias or "").filter(model=model).values("version_id")[:1]))
     if obj is None:
         raise InvalidInput(f"Registered model alias {alias} not found.")
     return obj
 
 
-def version_get(user, full_name, version):
+def version_get(user, full_name, version, *, details=True):
     """The version with its model (annotated with capabilities) attached."""
-    return model_version(model_get(user, full_name), version)
+    return model_version(model_get(user, full_name), version, details=details)
 
 
-def version_by_alias(user, full_name, alias):
-    return model_version_by_alias(model_get(user, full_name), alias)
+def version_by_alias(user, full_name, alias, *, details=True):
+    return model_version_by_alias(model_get(user, full_name), alias, details=details)
 
 
 def _newest_first(model):
