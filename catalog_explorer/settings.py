@@ -131,7 +131,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqli
 if not DATABASE_URL.split(":", 1)[0] in ("sqlite", "postgres", "postgresql", "pgsql"):
     raise ImproperlyConfigured("DATABASE_URL must be sqlite:///path or postgres://…")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+# A PostgreSQL connection is kept 10 minutes (DB_CONN_MAX_AGE). What it has prepared and cached
+# goes with it: on a new connection a read's first run costs 5.7-8.4 ms instead of 0.6-0.9 ms
+# (statements planned again, the backend's catalog caches filled again), a copy's create 25-34 ms
+# instead of 11-13; each web thread and worker process has its own connection, so with 60 s
+# (the default before) a quiet server paid that again every minute (benchmarks/RESULTS.md, round 31).
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 600))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
