@@ -800,8 +800,8 @@ def copy_benchmark(args, tmp, env, ours):
     settle("warm", directory)
     # `cp` copies the very files the copy jobs read: the registered version's, not the logged
     # model's (same bytes, but other blocks on the disk, written another way).
-    register_s, register_ran, version, directory, _, _ = job(f"{CATALOG}.big",
-                                                       {"source": big["source"], "model_id": big["model_id"]})
+    register_s, register_ran, version, directory, _, _ = job(
+        f"{CATALOG}.big", {"source": big["source"], "model_id": big["model_id"]})
     total = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
     mb = total / 1e6
     print(f"\nCopy throughput, a {mb / 1000:.2f} GB version (wall time from the API call until the worker made it "
@@ -814,7 +814,7 @@ def copy_benchmark(args, tmp, env, ours):
         if not settle(mode, directory):
             print(f"  {mode}: not measured (dropping the page cache needs root)")
             break
-        times, ran, before = {"job": [], "cp": []}, [], []
+        times, ran, starts = {"job": [], "cp": []}, [], []  # starts: (create answered, worker started)
         for r in range(COPY_ROUNDS):
             for what in ("job", "cp") if r % 2 == 0 else ("cp", "job"):
                 settle(mode, directory)
@@ -825,7 +825,7 @@ def copy_benchmark(args, tmp, env, ours):
                                                                       {"source": f"models:/{CATALOG}.big/{version}"})
                 times["job"].append(elapsed)
                 ran.append(seconds)
-                before.append((api_s, wait_s))
+                starts.append((api_s, wait_s))
                 remove(f"{CATALOG}.big_copy", number, where)
         cp_s, copy_s = statistics.median(times["cp"]), statistics.median(times["job"])
         spread = {k: f"({min(v):.2f}–{max(v):.2f})" for k, v in times.items()}
@@ -833,8 +833,8 @@ def copy_benchmark(args, tmp, env, ours):
         print(f"  {'copy job (' + mode + ')':24} {copy_s:6.2f} s {spread['job']:12} {mb / copy_s:7.0f} MB/s   "
               f"{cp_s / copy_s:.2f}× cp   target ≥ 0.8×: {'MET' if cp_s / copy_s >= 0.8 else 'MISS'}   "
               f"(the worker ran it in {statistics.median(ran):.2f} s; the create answered in "
-              f"{1000 * statistics.median(a for a, _ in before):.0f} ms, the worker started it "
-              f"{1000 * statistics.median(w for _, w in before):.0f} ms after)")
+              f"{1000 * statistics.median(a for a, _ in starts):.0f} ms, the worker started it "
+              f"{1000 * statistics.median(w for _, w in starts):.0f} ms after)")
     # What bounds a job that checks every byte: its hash on one core, of bytes already in memory.
     # A register job's sha256 runs on one core: the job takes at least that long. A copy job's
     # BLAKE3 may use both cores (`storage._hashers`), but the kernel copy beside it (`cp`'s own
