@@ -100,8 +100,10 @@ _SQL_CACHE_LOCK = threading.Lock()
 _STAND_IN_ID = 2_147_000_000
 # A stand-in text holds LIKE's wildcards and escape character, so a lookup that would rewrite the
 # value (escape it for LIKE, wrap it in %) does not find it among the parameters and is refused;
-# and capitals, so that lowering it (a `transforms` function) gives another text.
-_STAND_IN_TEXT = "\x1e%_\\Stand-In-{}\x1e"
+# and capitals, so that lowering it (a `transforms` function) gives another text; and before its
+# wildcards a literal start of its own, so that the bounds of that start (`search.like_range`,
+# `transforms` too) tell each stand-in from the others.
+_STAND_IN_TEXT = "\x1eStand-In-{}\x1e%_\\\x1e"
 
 
 def _stand_in(index, value):

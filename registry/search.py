@@ -10,7 +10,10 @@ What each key accepts is declared in `MODEL_KEYS` / `VERSION_KEYS`; anything els
 unknown keys, unbalanced quotes…) raises `InvalidInput` (400), never a 500.
 
 - LIKE is case-sensitive and ILIKE is not, on every database: both become anchored regular
-  expressions (`__regex` / `__iregex`), because SQLite's LIKE ignores ASCII case.
+  expressions (`__regex` / `__iregex`), because SQLite's LIKE ignores ASCII case. A name's LIKE
+  with a literal start (`name LIKE 'prod.ml.%'`, a catalog's or a schema's models) also bounds
+  the name to the texts that start with it (`like_range`), which the name's index finds without
+  reading every model; `literal%` is that range alone.
 - Names are stored lowercase, so `name =`, `!=`, `IN` compare lowercased values; LIKE keeps the
   pattern as typed (case-sensitive, as MLflow documents it).
 - Tag `!=` matches objects that carry the tag with another value, as MLflow's SQL store does —
@@ -25,7 +28,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
 from .errors import InvalidInput
 from .models import ModelTag, VersionTag
@@ -165,6 +169,9 @@ class Clause:
     key: str
     op: str
     value: object
+    # A name's LIKE: how its SQL reads the value (`like_form`); None: from the value itself. Set
+    # where the value is a stand-in for the SQL compiled once (`compiled_search`).
+    like: str = None
 
 
 def parse_filter(text):
@@ -254,6 +261,67 @@ def like_regex(pattern):
         else:
             out.append("\\" + char if not char.isspace() else char)
     return "^" + "".join(out) + "$"
+
+
+def like_range(pattern):
+    """(low, high): the texts a LIKE `pattern` can match all lie in low <= text < high, compared
+    code point by code point (byte by byte in UTF-8): low is the pattern's literal start, high the
+    first text after every text that starts with it (its last character the next one). None when
+    there is no such bound: no literal start (`%x`, `_x`), or only U+10FFFF characters in it."""
+    cut = min((i for i in (pattern.find("%"), pattern.find("_")) if i >= 0), default=len(pattern))
+    low = pattern[:cut]
+    chars = list(low)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code <= 0x10FFFF:
+            chars[-1] = chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)  # no text holds a surrogate
+            return low, "".join(chars)
+        chars.pop()
+    return None
+
+
+def like_low(pattern):
+    return like_range(pattern)[0]
+
+
+def like_high(pattern):
+    return like_range(pattern)[1]
+
+
+def like_form(pattern):
+    """How a name's LIKE is asked: "prefix" (`literal%`: exactly the texts in `like_range`),
+    "ranged" (a literal start, more wildcards: the range and the pattern), "pattern" (the pattern
+    alone)."""
+    bounds = like_range(pattern)
+    if bounds is None:
+        return "pattern"
+    return "prefix" if pattern == bounds[0] + "%" else "ranged"
+
+
+class _BytewiseGTE(GreaterThanOrEqual):
+    """`>=` comparing texts byte by byte, as the name's `varchar_pattern_ops` index (Django's
+    index for LIKE) orders them: PostgreSQL's `~>=~`, whatever the database's collation; SQLite's
+    `>=` compares bytes already."""
+
+    def get_rhs_op(self, connection, rhs):
+        return f"~>=~ {rhs}" if connection.vendor == "postgresql" else super().get_rhs_op(connection, rhs)
+
+
+class _BytewiseLT(LessThan):
+    """`<` byte by byte (`_BytewiseGTE`): PostgreSQL's `~<~`."""
+
+    def get_rhs_op(self, connection, rhs):
+        return f"~<~ {rhs}" if connection.vendor == "postgresql" else super().get_rhs_op(connection, rhs)
+
+
+def _like_q(field, pattern, form):
+    """A case-sensitive LIKE on `field` (`like_form`: the range of its literal start too)."""
+    regex = Q(**{f"{field}__regex": like_regex(pattern)})
+    if form == "pattern":
+        return regex
+    low, high = like_range(pattern)
+    bounds = Q(_BytewiseGTE(F(field), low)) & Q(_BytewiseLT(F(field), high))
+    return bounds if form == "prefix" else bounds & regex
 
 
 def _string_q(field, op, value, lowercase=False):
@@ -351,6 +419,9 @@ def clauses_q(grammar, clauses):
             values = clause.value if isinstance(clause.value, list) else [clause.value]
             if not all(isinstance(v, str) for v in values):
                 raise InvalidInput(f"Invalid filter: {clause.key} must be compared with quoted strings.")
+            if key.kind == "name" and clause.op == "LIKE":
+                q &= _like_q(key.field, clause.value, clause.like or like_form(clause.value))
+                continue
             q &= _string_q(key.field, clause.op, clause.value, key.lowercase)
     return q
 
@@ -440,7 +511,8 @@ def search(queryset, grammar, *, filter_string="", order=None, page_token=None, 
 # it. A search's SQL depends only on its shape — which keys, operators and kinds of value its
 # clauses have, its order and page size — so `compiled_search` builds it once per shape with
 # stand-ins for the values (`db.compiled_rows`) and passes the values and the offset as parameters.
-_VALUE_FORMS = (str.lower, like_regex)  # what `_string_q` makes of a text before it reaches the SQL
+# What `_string_q` and `_like_q` make of a text before it reaches the SQL.
+_VALUE_FORMS = (str.lower, like_regex, like_low, like_high)
 
 
 def _shape(grammar, clauses):
@@ -466,8 +538,10 @@ def _shape(grammar, clauses):
             return None
         names = [f"v{n}_{i}" for i in range(len(items))]
         values.update(zip(names, items))
-        shape.append((clause.kind, clause.key, clause.op, len(items) if isinstance(value, list) else None))
-        named.append((clause, names))
+        # A name's LIKE: its SQL differs with the value's form (a range, the pattern, or both).
+        like = like_form(value) if clause.op == "LIKE" and clause.kind == "attribute" and key.kind == "name" else None
+        shape.append((clause.kind, clause.key, clause.op, len(items) if isinstance(value, list) else None, like))
+        named.append((clause, names, like))
     return tuple(shape), values, named
 
 
@@ -487,8 +561,8 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
     shape, values, named = found
 
     def build(user, **given):
-        chosen = [Clause(c.kind, c.key, c.op, [given[n] for n in names] if isinstance(c.value, list) else given[names[0]])
-                  for c, names in named]
+        chosen = [Clause(c.kind, c.key, c.op, [given[n] for n in names] if isinstance(c.value, list) else given[names[0]],
+                         like) for c, names, like in named]
         return base(user).filter(clauses_q(grammar, chosen)).order_by(*fields)[: size + 1]
 
     rows = compiled_for(user, ("search", *key, shape, tuple(fields), size), build, offset=offset,

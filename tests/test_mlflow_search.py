@@ -1,6 +1,8 @@
 """MLflow's search grammar through `registered-models/search` and `model-versions/search`:
 every key and operator, order_by, paging tokens, limits, and every malformed filter as a 400."""
 
+import re
+
 import pytest
 
 from registry import services
@@ -62,12 +64,52 @@ MODEL_FILTERS = [
     (f"name = '{P}alpha' AND tags.`mlflow.prompt.is_prompt` != 'true'", ["alpha"]),
     ("name LIKE 'prod%' and tags.team = 'red'", ["beta"]),
     ("name LIKE '%' AND tags.team ILIKE 'RED' AND name != 'x'", ["alpha", "beta"]),
+    # A literal start and `%` (the range of names it starts alone), none, or more wildcards after.
+    ("name LIKE 'prod.ml%'", ["alpha", "beta", "fraud", "gamma_1", "iris"]),
+    ("name LIKE 'Prod.%'", []),
+    ("name LIKE 'prod.ml'", []),
+    (f"name LIKE '{P}alpha'", ["alpha"]),
 ]
 
 
 def test_every_model_key_and_operator(shelf):
     for filter_string, expected in MODEL_FILTERS:
         assert models("tom", filter=filter_string) == expected, filter_string
+
+
+def _like(pattern, text):
+    """SQL LIKE, written here apart from the registry's: `%` any run of characters, `_` one."""
+    return re.fullmatch("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern), text,
+                        re.DOTALL) is not None
+
+
+def test_a_names_like_finds_what_the_pattern_alone_finds(world):
+    """A LIKE on names also bounds the name by its literal start (`search.like_range`), and
+    `literal%` by that alone: the names found are those the pattern matches, at the bounds too:
+    names that sort right before or after the start's texts, byte by byte as UTF-8 (`-` and `.`
+    next to each other, characters of two, three and four bytes, U+10FFFF, the last one)."""
+    a = world.admin
+    edge = services.schema_create(actor=a, catalog=world.prod, name="edge")
+    beside = services.schema_create(actor=a, catalog=world.prod, name="edge-b")
+    names = ["aa", "ab", "abc", "ab-x", "ab0", "ab\u00e9", "ab\u00e9z", "ab\u00ea", "ab\u4e00", "ab\U0001f600",
+             "ab\U0010ffff", "ab\U0010ffffz", "ac", "b"]
+    for name in names:
+        services.model_create(actor=a, schema=edge, name=name)
+    services.model_create(actor=a, schema=beside, name="ab")
+    every = {m["name"] for m in as_user("admin").get("registered-models/search", {"max_results": 1000}).json()[
+        "registered_models"]}
+    assert {f"prod.edge.{n}" for n in names} <= every
+    e = "prod.edge."
+    patterns = [f"{e}%", "prod.edge%", "prod.edge-%", f"{e}ab%", f"{e}ab", f"{e}ab_", f"{e}a%c", f"{e}ab\u00e9%",
+                f"{e}ab\U0010ffff%", f"{e}ab\U0010ffff", "\U0010ffff%", "%b", f"{e}b%", f"{e}c%", "Prod.%", "prod.edge-b.%"]
+    for _ in range(2):  # the second time with the SQL compiled the first
+        for pattern in patterns:
+            response = as_user("admin").get("registered-models/search", {"filter": f"name LIKE '{pattern}'",
+                                                                          "max_results": 1000})
+            assert response.status_code == 200, (pattern, response.content)
+            found = [m["name"] for m in response.json()["registered_models"]]
+            assert found == sorted(n for n in every if _like(pattern, n)), pattern
+    assert versions("tom", filter="name LIKE 'prod.edge.%'") == []
 
 
 def test_model_search_is_permission_filtered(shelf):
@@ -174,6 +216,8 @@ VERSION_FILTERS = [
     ("tag.validation LIKE 'app%'", [("iris", "1")]),
     ("tags.validation ILIKE 'APP%'", [("iris", "1")]),
     (f"name = '{P}iris' AND version_number > 1", [("iris", "2")]),
+    ("name LIKE 'prod.%'", [("fraud", "1"), ("iris", "2"), ("iris", "1")]),
+    ("name LIKE 'prod.ml_team.i%' AND version_number < 2", [("iris", "1")]),
 ]
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.db import connection
 
-from registry import db, selectors, services
+from registry import db, docs, selectors, services
 from registry.errors import NotFound
 from registry.models import RegisteredModel, Schema
 from tests.plan_support import rows_read
@@ -162,8 +162,6 @@ def test_the_prompt_exclusion_reads_only_the_prompt_keys_tags_in_a_generic_plan(
     passed as parameters, the generic plan our prepared statements run took `key = $1` to match
     as many rows as the one key most tags have, and read every model tag to find the prompts
     (1,048 rows a search at 1,048 models). Written into the SQL, only the prompt key's rows are."""
-    from psycopg import sql as pg_sql
-
     from registry.models import ModelTag
     from registry.search import PROMPT_TAG
     from registry.selectors import _is_prompt
@@ -184,14 +182,62 @@ def test_the_prompt_exclusion_reads_only_the_prompt_keys_tags_in_a_generic_plan(
     query = RegisteredModel.objects.exclude(_is_prompt("pk")).values("id")
     assert query.count() == RegisteredModel.objects.count() - 1
 
-    text, params = query.query.sql_with_params()
+    plan = _generic_plan(*query.query.sql_with_params())
+    assert rows_read(plan, "registry_modeltag") <= ModelTag.objects.filter(key=PROMPT_TAG).count(), plan
+
+
+def _generic_plan(text, params):
+    """The plan PostgreSQL runs the statement `text` (`%s` for each of `params`) by as our
+    prepared statements run it, generic (values unknown when planned), with what it read."""
+    from psycopg import sql as pg_sql
+
     placeholders = iter(range(1, len(params) + 1))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("PREPARE prompts_excluded AS " + re.sub("%s", lambda _: f"${next(placeholders)}", text))
+        cursor.execute("PREPARE explained AS " + re.sub("%s", lambda _: f"${next(placeholders)}", text))
         arguments = pg_sql.SQL(", ").join(map(pg_sql.Literal, params)).as_string(cursor.cursor.connection)
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE prompts_excluded({arguments})")
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained({arguments})")
         plan = cursor.fetchone()[0]
-        cursor.execute("DEALLOCATE prompts_excluded")
+        cursor.execute("DEALLOCATE explained")
+    return plan[0]["Plan"]
 
-    assert rows_read(plan[0]["Plan"], "registry_modeltag") <= ModelTag.objects.filter(key=PROMPT_TAG).count(), plan
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's generic plans")
+@pytest.mark.parametrize("endpoint, pattern", [("registered-models/search", "prod.narrow.%"),
+                                               ("registered-models/search", "prod.narrow.m_"),
+                                               ("model-versions/search", "prod.narrow.%")])
+def test_a_names_like_reads_the_models_its_literal_start_names_in_a_generic_plan(world, endpoint, pattern):
+    """`name LIKE 'catalog.schema.%'` lists one schema's models (or their versions). The pattern
+    reaches our prepared statements as a parameter, so PostgreSQL's generic plan cannot read a
+    literal start out of it, and every model's name was matched against it (1,005 rows read here
+    to find 5). The start's range, passed beside it (`search.like_range`), is read from the
+    name's index: only the models it names."""
+    from registry.models import ModelVersion
+    from tests.mlflow_support import as_user
+
+    for name, count in (("wide", 1000), ("narrow", 5)):
+        schema = services.schema_create(actor=world.admin, catalog=world.prod, name=name)
+        services.grants_change(actor=world.admin, obj=schema,
+                               changes=[{"principal": "tom", "add": ["USE_SCHEMA", "EXECUTE"]}])
+        models = RegisteredModel.objects.bulk_create([
+            RegisteredModel(schema=schema, name=f"m{i}", full_name=f"prod.{name}.m{i}", owner_user=world.admin,
+                            created_by=world.admin)
+            for i in range(count)
+        ])
+        ModelVersion.objects.bulk_create([ModelVersion(model=m, version=1, source="s3://x/y") for m in models])
+    docs.rebuild()  # each model's JSON, as writes through the services leave it: the search is one statement
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    executed = []
+
+    def note(execute, sql, params, many, context):
+        executed.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        response = as_user("tom").get(endpoint, {"filter": f"name LIKE '{pattern}'"})
+    assert response.status_code == 200, response.content
+    found = response.json().get("registered_models") or response.json()["model_versions"]
+    assert len(found) == 5
+    (plan,) = [_generic_plan(sql, params) for sql, params in executed if "registry_registeredmodel" in sql]
+    assert rows_read(plan, "registry_registeredmodel") <= 10, plan
