@@ -314,6 +314,11 @@ class _BytewiseLT(LessThan):
         return f"~<~ {rhs}" if connection.vendor == "postgresql" else super().get_rhs_op(connection, rhs)
 
 
+def _ranged(key, op):
+    """Whether a clause on attribute `key` is a name's LIKE (`_like_q`: its form shapes its SQL)."""
+    return key.kind == "name" and op == "LIKE"
+
+
 def _like_q(field, pattern, form):
     """A case-sensitive LIKE on `field` (`like_form`: the range of its literal start too)."""
     regex = Q(**{f"{field}__regex": like_regex(pattern)})
@@ -419,7 +424,7 @@ def clauses_q(grammar, clauses):
             values = clause.value if isinstance(clause.value, list) else [clause.value]
             if not all(isinstance(v, str) for v in values):
                 raise InvalidInput(f"Invalid filter: {clause.key} must be compared with quoted strings.")
-            if key.kind == "name" and clause.op == "LIKE":
+            if _ranged(key, clause.op):
                 q &= _like_q(key.field, clause.value, clause.like or like_form(clause.value))
                 continue
             q &= _string_q(key.field, clause.op, clause.value, key.lowercase)
@@ -539,7 +544,7 @@ def _shape(grammar, clauses):
         names = [f"v{n}_{i}" for i in range(len(items))]
         values.update(zip(names, items))
         # A name's LIKE: its SQL differs with the value's form (a range, the pattern, or both).
-        like = like_form(value) if clause.op == "LIKE" and clause.kind == "attribute" and key.kind == "name" else None
+        like = like_form(value) if clause.kind == "attribute" and _ranged(key, clause.op) else None
         shape.append((clause.kind, clause.key, clause.op, len(items) if isinstance(value, list) else None, like))
         named.append((clause, names, like))
     return tuple(shape), values, named
