@@ -334,9 +334,10 @@ class _RowSql(NamedTuple):
     # values, before its `where` values)
 
 
-def _row_sql(model, verb, names, using, where=()):
-    """The INSERT ("insert"; "insert-or-skip": nothing where it would break a unique constraint)
-    or UPDATE of one row (by pk, and the `where` fields equal to given values) setting `names`."""
+def _row_sql(model, verb, names, using, where=(), increment=()):
+    """The INSERT ("insert"; "insert-or-skip": nothing where it would break a unique constraint;
+    "insert-many": without RETURNING, for `executemany`) or UPDATE of one row (by pk, and the
+    `where` fields equal to given values) setting `names` (and adding 1 to the `increment` fields)."""
     def make():
         connection = connections[using]
         meta, quote = model._meta, connection.ops.quote_name
@@ -345,7 +346,7 @@ def _row_sql(model, verb, names, using, where=()):
         fields = [meta.get_field(name) for name in names]
         columns = [quote(field.column) for field in fields]
         if verb.startswith("insert"):
-            returning = connection.features.can_return_columns_from_insert
+            returning = connection.features.can_return_columns_from_insert and verb != "insert-many"
             conflict = OnConflict.IGNORE if verb == "insert-or-skip" else None  # each backend's own spelling
             suffix = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None)
             sql = (f"{connection.ops.insert_statement(on_conflict=conflict)} {quote(meta.db_table)} ({', '.join(columns)}) "
@@ -353,12 +354,15 @@ def _row_sql(model, verb, names, using, where=()):
                    + (f" RETURNING {quote(meta.pk.column)}" if returning else ""))
         else:
             fields += [meta.get_field(name) for name in where]
-            sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{c} = %s' for c in columns)} "
+            sets = [f"{c} = %s" for c in columns] + [f"{c} = {c} + 1" for c in
+                                                     (quote(meta.get_field(name).column) for name in increment)]
+            sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "
                    f"WHERE {quote(meta.pk.column)} = %s"
                    + "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in where))
         return _RowSql(sql, fields)
 
-    return _cached((using, connections[using].vendor, verb, model._meta.label, *names, "where", *where), make)
+    return _cached((using, connections[using].vendor, verb, model._meta.label, *names, "where", *where,
+                    "increment", *increment), make)
 
 
 def create(model, /, *, using=DEFAULT_DB_ALIAS, skip_conflict=False, **values):
@@ -384,13 +388,32 @@ def create(model, /, *, using=DEFAULT_DB_ALIAS, skip_conflict=False, **values):
     return instance
 
 
-def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, where=None, **values):
+def create_many(model, rows, /, *, using=DEFAULT_DB_ALIAS):
+    """`model.objects.bulk_create([model(**values) for values in rows])` for rows that all name
+    the same fields, without the instances or their keys: one INSERT compiled once, sent for
+    every row in one round trip (psycopg's pipeline). A job's files, 7 for a small model:
+    bulk_create spent ~0.6 ms of Python assembling their INSERT each time."""
+    if not rows:
+        return
+    meta, connection = model._meta, connections[using]
+    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk or not f.db_returning)
+    sql, fields = _row_sql(model, "insert-many", names, using)
+    params = []
+    for values in rows:
+        instance = model(**values)
+        params.append([field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields])
+    with reused_plans(using), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, where=None, increment=(), **values):
     """`model.objects.filter(pk=pk, **where).update(**values)` (fields by name or attname; an
     auto_now field is not touched unless given, as update() leaves it): how many rows changed,
-    0 or 1. `where`: the row is changed only while these fields hold these values."""
+    0 or 1. `where`: the row is changed only while these fields hold these values. `increment`:
+    fields that go up by one (`F(name) + 1`)."""
     names, where = tuple(sorted(values)), where or {}
     conditions = tuple(sorted(where))
-    sql, fields = _row_sql(model, "update", names, using, conditions)
+    sql, fields = _row_sql(model, "update", names, using, conditions, tuple(increment))
     connection = connections[using]
     given = [values[name] for name in names] + [where[name] for name in conditions]
     params = [field.get_db_prep_save(_real(value), connection) for value, field in zip(given, fields)]

@@ -30,11 +30,11 @@ from datetime import timedelta
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from . import docs, services, storage
-from .db import compiled_objects, create, reused_plans, update
+from .db import compiled_objects, create, create_many, reused_plans, update
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
 from .permissions import OWNER, filter_holding, require
@@ -222,9 +222,9 @@ def job_claim(job_id):
     (already claimed by another delivery, finished, or gone)."""
     lease = uuid.uuid4().hex
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, state=Job.QUEUED).update(
-        state=Job.RUNNING, lease=lease, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, message="",
-    )
+    # Its SQL compiled once (`db.update`): Django's update() assembled it for every job (~0.5 ms).
+    claimed = update(Job, int(job_id), where={"state": Job.QUEUED}, increment=("attempts",),
+                     state=Job.RUNNING, lease=lease, started_at=now, heartbeat_at=now, message="")
     if not claimed:
         return None
     # What the run reads, in this one query: the version it makes (and its model, for the
@@ -416,10 +416,8 @@ def _make_ready(job, version, written, inputs, message, **fields):
             raise JobFailed(f"The version became {status} while its files were copied.")
         try:
             job_finish(job, message)
-            VersionFile.objects.bulk_create(
-                [VersionFile(version=version, path=p, size=s.size, sha256=s.sha256, blake3=s.blake3)
-                 for p, s in written]
-            )
+            create_many(VersionFile, [dict(version=version, path=p, size=s.size, sha256=s.sha256, blake3=s.blake3)
+                                      for p, s in written])
             if inputs:
                 VersionInput.objects.bulk_create(inputs)
         except BaseException:
@@ -538,7 +536,8 @@ def read_mlmodel(path):
         raise JobFailed("The MLmodel file is larger than 1 MiB.")
     try:
         text = raw.decode("utf-8")
-        _refuse_aliases(text)
+        if "*" in text:  # an alias is `*name`: without the character there is none (a parse spared)
+            _refuse_aliases(text)
         data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise JobFailed(f"The MLmodel file is not valid YAML: {exc}") from None

@@ -120,3 +120,33 @@ def test_create_with_skip_conflict_writes_nothing_where_the_row_exists(world):
     assert made.pk == world.iris.pk
     assert db.create(ModelDoc, skip_conflict=True, model_id=world.iris.pk, revision=8, people=0, json="[]") is None
     assert ModelDoc.objects.filter(model=world.iris).values_list("revision", "json").get() == (7, "{}")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_create_many_stores_what_bulk_create_would_store(world, case):
+    model, values, differs = CASES[case]
+    before = set(model.objects.values_list("pk", flat=True))
+    db.create_many(model, [values(world, 0), values(world, 1)])
+    ours = list(model.objects.exclude(pk__in=before).order_by("pk"))
+    model.objects.bulk_create([model(**values(world, 2)), model(**values(world, 3))])
+    theirs = list(model.objects.exclude(pk__in=before | {o.pk for o in ours}).order_by("pk"))
+    assert len(ours) == len(theirs) == 2
+    for i, (mine, other) in enumerate(zip(ours, theirs)):
+        mine_row, other_row = _row(mine), _row(other)
+        if differs:
+            assert (mine_row.pop(differs), other_row.pop(differs)) == (values(world, i)[differs],
+                                                                       values(world, i + 2)[differs])
+        assert mine_row == other_row
+    db.create_many(model, [])  # nothing to write: no statement, no error
+    assert model.objects.exclude(pk__in=before).count() == 4
+
+
+def test_update_with_increment_adds_one_to_those_fields_only_where_the_row_matches(world):
+    job = db.create(Job, kind=Job.REGISTER, state=Job.QUEUED, created_by=world.alice, model=world.iris, attempts=2)
+    assert db.update(Job, job.pk, where={"state": Job.QUEUED}, increment=("attempts",), state=Job.RUNNING,
+                     lease="abc") == 1
+    assert Job.objects.values_list("state", "lease", "attempts").get(pk=job.pk) == (Job.RUNNING, "abc", 3)
+    # No longer QUEUED: nothing changes, the count neither.
+    assert db.update(Job, job.pk, where={"state": Job.QUEUED}, increment=("attempts",), state=Job.RUNNING,
+                     lease="def") == 0
+    assert Job.objects.values_list("state", "lease", "attempts").get(pk=job.pk) == (Job.RUNNING, "abc", 3)
