@@ -15,7 +15,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit, docs, names
-from .db import compiled_objects, compiled_rows, create, update
+from .db import compiled_objects, compiled_rows, create, reused_plans, update
 from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from .models import (
     PRIVILEGE_CODENAMES,
@@ -314,7 +314,7 @@ def _next_version_number(model):
     ops = connections[using].ops
     table, last, updated, pk = (ops.quote_name(n) for n in (
         RegisteredModel._meta.db_table, "last_version", "updated_at", RegisteredModel._meta.pk.column))
-    with connections[using].cursor() as cursor:
+    with reused_plans(using), connections[using].cursor() as cursor:  # prepared: planned once per connection
         cursor.execute(
             f"UPDATE {table} SET {last} = {last} + 1, {updated} = %s WHERE {pk} = %s RETURNING {last}",
             [ops.adapt_datetimefield_value(timezone.now()), model.pk],
