@@ -612,12 +612,17 @@ def run_benchmark(args, tmp, env, ours, theirs):
         small = {k: {n: summary(v) for n, v in measure(scale_servers, op, args.requests // 2).items()}
                  for k, op in scale_ops.items()}
         small_b2b = {k: summary(measure([fresh_server], op, args.requests // 2)[ours.name]) for k, op in scale_ops.items()}
+        # The no-op floor right after each point's reads: the VM's own speed moves between the two
+        # points, minutes apart (round 33: within one run the floor took 1.48-2.26 ms), and
+        # reads whose answer does not grow with the tables move with it.
+        small_floor = summary(_floor(fresh_server, floor_op, args.requests // 2, 20, 200))
         before = n_models * n_versions
         m_big = max(1, (100_000 - before) // 100)
         totals = _bulk(tmp, env, m_big, 100, sources)
         large = {k: {n: summary(v) for n, v in measure(scale_servers, op, args.requests // 2).items()}
                  for k, op in scale_ops.items()}
         large_b2b = {k: summary(measure([fresh_server], op, args.requests // 2)[ours.name]) for k, op in scale_ops.items()}
+        large_floor = summary(_floor(fresh_server, floor_op, args.requests // 2, 20, 200))
         print(f"\nList/search p50 ms at {before:,} versions vs {totals['ours']:,} versions "
               f"({n_models} → {n_models + m_big:,} models), ours computed afresh (no-cache); target ours ≤ 1.5×")
         print(f"{'operation':36} {'ours small':>10} {'ours large':>10} {'x':>6}   {'mlflow small':>12} "
@@ -628,6 +633,9 @@ def run_benchmark(args, tmp, env, ours, theirs):
             print(f"{k:36} {a['ours'][0]:10.2f} {b['ours'][0]:10.2f} {b['ours'][0] / a['ours'][0]:6.2f}   "
                   f"{a['mlflow'][0]:12.2f} {b['mlflow'][0]:12.2f} {b['mlflow'][0] / a['mlflow'][0]:6.2f}   "
                   f"{c:24.2f} {d:6.2f} {d / c:6.2f}")
+        print(f"{'no-op floor, back to back':36} {'':10} {'':10} {'':6}   {'':12} {'':12} {'':6}   "
+              f"{small_floor[0]:24.2f} {large_floor[0]:6.2f} {large_floor[0] / small_floor[0]:6.2f}"
+              f"   (the VM's speed between the two points)")
 
     # 4. Copy throughput: a 1 GB version against cp on the same disk.
     if args.copy_mb:
