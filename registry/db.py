@@ -365,15 +365,26 @@ def _row_sql(model, verb, names, using, where=(), increment=()):
                     "increment", *increment), make)
 
 
+def _insert_sql(model, verb, using):
+    """`_row_sql`'s INSERT of every concrete field but a primary key the database assigns."""
+    meta = model._meta
+    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk or not f.db_returning)
+    return _row_sql(model, verb, names, using)
+
+
+def _insert_params(instance, fields, connection):
+    """`instance`'s values for those fields, defaults and auto_now filled in as save() fills them."""
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
 def create(model, /, *, using=DEFAULT_DB_ALIAS, skip_conflict=False, **values):
     """`model.objects.create(**values)`: the instance (defaults and auto_now fields filled in as
     save() fills them), inserted, its primary key set. `skip_conflict`: where a row with the same
     unique values exists, nothing is written and None returned (`ON CONFLICT DO NOTHING`)."""
     instance = model(**values)
-    meta, connection = model._meta, connections[using]
-    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk or not f.db_returning)
-    sql, fields = _row_sql(model, "insert-or-skip" if skip_conflict else "insert", names, using)
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    connection = connections[using]
+    sql, fields = _insert_sql(model, "insert-or-skip" if skip_conflict else "insert", using)
+    params = _insert_params(instance, fields, connection)
     with reused_plans(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if connection.features.can_return_columns_from_insert:
@@ -389,19 +400,15 @@ def create(model, /, *, using=DEFAULT_DB_ALIAS, skip_conflict=False, **values):
 
 
 def create_many(model, rows, /, *, using=DEFAULT_DB_ALIAS):
-    """`model.objects.bulk_create([model(**values) for values in rows])` for rows that all name
-    the same fields, without the instances or their keys: one INSERT compiled once, sent for
-    every row in one round trip (psycopg's pipeline). A job's files, 7 for a small model:
-    bulk_create spent ~0.6 ms of Python assembling their INSERT each time."""
+    """`model.objects.bulk_create([model(**values) for values in rows])`, without the instances or
+    their keys: `create`'s INSERT (without RETURNING), sent for every row in one round trip
+    (psycopg's pipeline). A job's files, 7 for a small model: bulk_create spent ~0.6 ms of
+    Python assembling their INSERT each time."""
     if not rows:
         return
-    meta, connection = model._meta, connections[using]
-    names = tuple(f.attname for f in meta.concrete_fields if f is not meta.pk or not f.db_returning)
-    sql, fields = _row_sql(model, "insert-many", names, using)
-    params = []
-    for values in rows:
-        instance = model(**values)
-        params.append([field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields])
+    connection = connections[using]
+    sql, fields = _insert_sql(model, "insert-many", using)
+    params = [_insert_params(model(**values), fields, connection) for values in rows]
     with reused_plans(using), connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
