@@ -112,12 +112,14 @@ class Sums(NamedTuple):
 
 def _hashers(sha256):
     """(BLAKE3, sha256 or None). Without sha256 (a copy job), BLAKE3 is the job's only check;
-    where one core hashes slower than the kernel copies (`_blake3_threads`) it splits each piece
-    across both cores (its own threads; a half no other core takes is hashed by the caller, so a
-    busy machine gets one core's speed): 1 GiB copied in 0.88-0.89 -> 0.79-0.83 s where BLAKE3
-    does 1.5 GB/s on one core (`cp` 0.58-0.59). Where one core is fast enough, a second thread
-    only takes the core the kernel copy runs on: with 4.7 GB/s on one core, 1 GiB warm 0.310 ->
-    0.287 s with one thread (`cp` 0.278), from a cold page cache 0.778 -> 0.627 s (`cp` 0.549).
+    where one core hashes clearly slower than the kernel copies (`_blake3_threads`) it splits
+    each piece across both cores (its own threads; a half no other core takes is hashed by the
+    caller, so a busy machine gets one core's speed): 1 GiB copied in 0.88-0.89 -> 0.79-0.83 s
+    where BLAKE3 does 1.5 GB/s on one core (`cp` 0.58-0.59). Where one core keeps up, a second
+    thread only takes the core the kernel copy runs on: with 4.7 GB/s on one core, 1 GiB warm
+    0.310 -> 0.287 s with one thread (`cp` 0.278), from a cold page cache 0.778 -> 0.627 s (`cp`
+    0.549); with 2.75 GB/s, warm 0.47-0.54 -> 0.41-0.45 s (`cp` 0.37-0.39), its CPU 0.84-0.96 ->
+    0.79-0.86 s.
     With sha256 (a register job), sha256 bounds the job and BLAKE3 runs on one thread beside the
     kernel copy (`_copy_local`)."""
     if sha256:
@@ -126,16 +128,23 @@ def _hashers(sha256):
 
 
 # One core's BLAKE3 at least this fast (bytes/s) keeps up with a kernel copy from the page cache
-# (3-4 GB/s on the VMs measured), so one thread is enough.
-FAST_BLAKE3 = 3e9
+# (2.5-4 GB/s on the VMs measured) closely enough that one thread is best: a second one gains
+# little where the hash is a little slower than the copy, and loses more where it is not (it
+# takes the kernel copy's core, and splitting each piece costs CPU of its own: ~0.06-0.1 s for
+# 1 GiB above). Only a clearly slower core (1.5 GB/s above) gets both.
+FAST_BLAKE3 = 2e9
 
 
 @functools.cache
 def _blake3_threads():
     """BLAKE3's threads for a copy job: one where a core hashes at least `FAST_BLAKE3`, else as
-    many as the cores (`blake3.AUTO`). Measured once per process (the best of three 4 MiB
-    hashes: a few milliseconds)."""
-    data = bytes(4 << 20)
+    many as the cores (`blake3.AUTO`). Measured once per process (the best of three hashes of
+    4 MiB: a few milliseconds) on bytes of its own pages: a zeroed buffer's pages are all the
+    kernel's one page of zeros, always in the CPU's cache, and hashed faster than a file's bytes
+    (3.2-3.4 GB/s against 2.75 on one VM, whose copies read at 2.2-2.5 GB/s from the page cache):
+    there, a process that measured over the threshold on one run and under it on the next chose
+    its threads by chance."""
+    data = bytes(range(256)) * (4 << 12)
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
