@@ -82,6 +82,28 @@ def test_names_tags_and_aliases_are_escaped(client, world):
     assert "&lt;script&gt;" in body
 
 
+def test_the_versions_table_escapes_what_a_version_carries(client, world):
+    """The model page's rows are built in Python (`version_rows`), not by the template: what a
+    version carries (a failure's message, its source, its run id) is text there too, a long run
+    id is cut to 10 characters, and a version without a creator shows a dash."""
+    from registry.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=world.v1.pk).update(
+        status=ModelVersion.FAILED, status_message='<img src=x onerror=alert(1)> & "q"',
+        source='runs:/x"><script>alert(1)</script>', run_id="<b>0123456789abcdef", created_by=None)
+    client.force_login(world.alice)
+    body = client.get(IRIS).content.decode()
+    assert_no_active_content(body)
+    row = re.search(r'<tr>\s*<td class="nowrap"><a class="strong" href="[^"]*/versions/1/">Version 1</a>.*?</tr>', body,
+                    re.DOTALL)
+    assert row, "version 1's row"
+    row = row.group(0)
+    assert '<span class="status-message">&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot;</span>' in row
+    assert 'title="runs:/x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in row
+    assert ">run &lt;b&gt;012345…<" in row  # 9 characters and the ellipsis, as truncatechars:10
+    assert re.search(r"<td>\s*—\s*</td>", row)  # no creator
+
+
 def test_csrf_is_enforced_on_every_form(world):
     client = Client(enforce_csrf_checks=True)
     client.force_login(world.alice)

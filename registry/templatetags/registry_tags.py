@@ -2,10 +2,11 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 
 from django import template
+from django.template.defaultfilters import truncatechars
 from django.template.loader import TemplateDoesNotExist, get_template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from registry import markdown, selectors
@@ -71,6 +72,39 @@ def status_badge(version, with_message=True):
     if with_message and css == "failed" and version.status_message:
         badge += format_html(' <span class="status-message">{}</span>', version.status_message)
     return badge
+
+
+_NO_VALUE = mark_safe('<span class="muted">—</span>')
+_VERSION_ROW = (
+    '<tr><td class="nowrap"><a class="strong" href="{}{}/">Version {}</a></td><td>{}</td><td>{}</td>'
+    '<td class="nowrap muted">{}</td><td>{}</td><td class="mono small nowrap" title="{}">{}</td></tr>'
+)
+
+
+def _short(text, length):
+    """`truncatechars`, which takes ~90 us for any text (it counts combining characters): a
+    text no longer than `length` is never cut, so it is returned as it is."""
+    return text if len(text) <= length else truncatechars(text, length)
+
+
+@register.simple_tag
+def version_rows(versions, versions_url):
+    """The rows of a model page's versions table, built here rather than by the template's loop:
+    each row's dozen variable lookups and tags cost the template engine ~0.2-0.4 ms, 10-19 ms of
+    a page of 50 versions (the model page with 1,000 versions: 55-58 ms on one VM against the
+    50 ms target, 37 with one version). Escaped as the template escaped it (`format_html`)."""
+    return format_html_join("\n", _VERSION_ROW, (
+        (
+            versions_url, v.version, v.version, status_badge(v),
+            format_html_join("", '<span class="chip chip-alias chip-sm">@{}</span> ', ((n,) for n in v.alias_names))
+            or _NO_VALUE,
+            timestamp(v.created_at),
+            (v.created_by.username if v.created_by is not None else "") or "—",
+            v.source,
+            format_html("run {}", _short(v.run_id, 10)) if v.run_id else _NO_VALUE,
+        )
+        for v in versions
+    ))
 
 
 @register.inclusion_tag("registry/partials/tree.html", takes_context=True)
