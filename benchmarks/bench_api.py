@@ -424,12 +424,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     print(f"# bench_api {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} CPUs · "
           f"workers={args.workers} · temp {tmp}")
-    import psycopg
-
-    admin_url = f"{args.pg}/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{args.database}"')
+    new_database(args, args.database)
     env = {**os.environ, "DATABASE_URL": f"{args.pg}/{args.database}", "REDIS_URL": args.redis,
            "VAR_DIR": str(tmp / "ours"), "SECRET_KEY": "benchmark-only-" + os.urandom(8).hex(), "DEBUG": "false",
            "LOG_LEVEL": "WARNING", "JOB_SWEEP_SECONDS": "3600",
@@ -459,9 +454,8 @@ def main():
             s.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-            with psycopg.connect(admin_url, autocommit=True) as con:
-                for database in [args.database, *(name for _, name in STARTED)]:
-                    con.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            for database in [args.database, *(name for _, name in STARTED)]:
+                drop_database(args, database)
 
 
 def log_model(server, experiment="benchmark"):
@@ -721,13 +715,9 @@ def start_copy(args, tmp, env, server, database):
     """A second server of ours (`manage.py serve --no-worker`, as many web processes) on a copy of
     `server`'s database as it is now, named `database`, asking with `server`'s headers (the
     copy holds the same token); dropped again when the benchmark ends."""
-    import psycopg
-
     copy = Server(f"{server.name} (copy)", free_port(), server.headers)
     STARTED.append((copy, database))
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{database}"')
+    new_database(args, database)
     dump = subprocess.run(["pg_dump", "--no-owner", f"{args.pg}/{args.database}"], check=True, capture_output=True)
     subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{args.pg}/{database}"], input=dump.stdout, check=True,
                    capture_output=True)
@@ -740,6 +730,23 @@ def start_copy(args, tmp, env, server, database):
 
 
 STARTED = []  # (server, database) of `start_copy`, for `main` to stop and drop
+
+
+def drop_database(args, name):
+    """Drop PostgreSQL database `name` if it exists, whoever is connected to it."""
+    import psycopg
+
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def new_database(args, name):
+    """PostgreSQL database `name`, empty (dropped first if it exists)."""
+    import psycopg
+
+    drop_database(args, name)
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
 
 
 def ours_admin(env, *args):
