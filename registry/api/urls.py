@@ -4,9 +4,9 @@ from rest_framework.permissions import AllowAny
 
 from .base import EndpointNotFoundView
 
+# MLflow's REST API (2.0/mlflow/) is mounted by the project's URLconf itself, ahead of this one.
 urlpatterns = [
     path("2.1/unity-catalog/", include("registry.api.uc.urls")),
-    path("2.0/mlflow/", include("registry.api.mlflow.urls")),
     # MLflow's artifact proxy and its 3.0 probe (issue 4).
     path("2.0/mlflow-artifacts/", include("registry.api.mlflow.urls_artifacts")),
     path("3.0/mlflow/", include("registry.api.mlflow.urls_artifacts_v3")),
