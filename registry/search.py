@@ -27,6 +27,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
@@ -163,7 +164,7 @@ def _split_key(raw):
     return kind, name
 
 
-@dataclass
+@dataclass(frozen=True)
 class Clause:
     kind: str  # attribute | tag
     key: str
@@ -178,7 +179,13 @@ def parse_filter(text):
     """The filter string → [Clause]. Only AND joins clauses."""
     if text is None or not str(text).strip():
         return []
-    text = str(text)
+    return list(_parsed(str(text)))
+
+
+# A model server or a batch job sends the same few filters all day: each is parsed once per
+# process (~25 µs of a served search). The clauses are shared, so frozen (and never changed).
+@lru_cache(maxsize=256)
+def _parsed(text):
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidInput(f"The filter is too long ({len(text)} characters, at most {MAX_FILTER_LENGTH}).")
     tokens = _tokens(text)
@@ -237,7 +244,7 @@ def parse_filter(text):
             value, i = expect_value(i)
         clauses.append(Clause(kind, key, op, value))
         if i >= len(tokens):
-            return clauses
+            return tuple(clauses)
         if tokens[i][0] == "ident" and tokens[i][1].upper() == "AND":
             i += 1
             continue
