@@ -191,6 +191,20 @@ def test_bad_model_searches_are_400(shelf):
         error(as_user("admin").get("registered-models/search", params), 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_a_filter_parsed_again_is_the_same_and_a_bad_one_fails_every_time():
+    # Each filter string is parsed once per process; every caller still gets a list of its own.
+    from registry.errors import InvalidInput
+    from registry.search import parse_filter
+
+    text = "name = 'a' AND tags.x IN ('1', '2')"
+    parse_filter(text).clear()
+    assert [(c.kind, c.key, c.op, c.value) for c in parse_filter(text)] == [
+        ("attribute", "name", "=", "a"), ("tag", "x", "IN", ["1", "2"])]
+    for _ in range(2):
+        with pytest.raises(InvalidInput, match="only AND"):
+            parse_filter("name = 'a' OR name = 'b'")
+
+
 VERSION_FILTERS = [
     ("", [("fraud", "1"), ("iris", "2"), ("iris", "1")]),
     (f"name = '{P}iris'", [("iris", "2"), ("iris", "1")]),
