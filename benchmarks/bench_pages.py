@@ -34,12 +34,9 @@ def main():
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     args, _ = parser.parse_known_args()
 
-    import psycopg
+    from bench_api import drop_database, new_database  # benchmarks/, this script's directory
 
-    admin_url = f"{args.pg}/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{args.database}"')
+    new_database(args, args.database)
     tmp = Path(tempfile.mkdtemp(prefix="catalog-bench-pages-"))
     (tmp / "staticfiles").mkdir()
     os.environ.update({
@@ -61,8 +58,7 @@ def main():
 
         connections.close_all()
         shutil.rmtree(tmp, ignore_errors=True)
-        with psycopg.connect(admin_url, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        drop_database(args, args.database)
 
 
 def seed(n_models, n_versions):
