@@ -141,6 +141,44 @@ def server(tmp_path):
             redis.Redis.from_url(REDIS).delete(broker["JOB_QUEUE"])
 
 
+@contextmanager
+def web_server(tmp_path, *args, env=None, setup=None, probe="/api/2.0/mlflow/no-such-endpoint"):
+    """`manage.py serve --no-worker --web-workers 1` and `args`, on a free port, with a SQLite
+    database of its own: (port, the path of its output) once `probe` answers; stopped afterwards.
+    The database is migrated and `setup` run in `manage.py shell` when `setup` is given; without
+    it nothing is (`probe`, a JSON 401 for anyone anonymous, needs no table)."""
+    var = tmp_path / "var"
+    var.mkdir()
+    env = {**(os.environ if env is None else env), "VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
+           "PYTHONWARNINGS": "ignore", "DJANGO_SETTINGS_MODULE": "catalog_explorer.settings",
+           "CELERY_BROKER_URL": "filesystem://"}
+    manage = [sys.executable, str(BASE / "manage.py")]
+    if setup is not None:
+        subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=BASE, check=True, timeout=300)
+        subprocess.run([*manage, "shell", "-c", setup], env=env, cwd=BASE, check=True, timeout=120)
+    port = _free_port()
+    out_path = tmp_path / "serve.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen([*manage, "serve", "--no-worker", "--port", str(port), "--web-workers", "1", *args],
+                                env=env, cwd=BASE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=5)
+                except urllib.error.HTTPError as answer:
+                    assert answer.code == 401  # anonymous: nothing under the API answers without credentials
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"serve did not answer: {out_path.read_text()[-2000:]}")
+                    time.sleep(0.2)
+            yield port, out_path
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def _wait_until_up(url, proc, log_path):
     deadline = time.monotonic() + 120
     while True:

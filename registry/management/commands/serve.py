@@ -54,7 +54,10 @@ class Command(BaseCommand):
                 # outlasts the client's pauses (the MLflow client waits seconds for a registration,
                 # then downloads files on its pooled connections): with 5 s, a connection the
                 # server closed just as the client reused it was reset, and the download failed.
-                "--worker-class", "gthread", "--threads", str(web_threads), "--keep-alive", "75",
+                # gthread's threads, a keep-alive connection's next request answered in the thread
+                # that answered the last one when it comes at once (catalog_explorer/web_worker.py).
+                "--worker-class", "catalog_explorer.web_worker.KeepAliveThreadWorker",
+                "--threads", str(web_threads), "--keep-alive", "75",
             ],
         }
         if access_log != "off":
