@@ -16,8 +16,8 @@ computed afresh 1.56 → 1.21 ms (benchmarks/RESULTS.md).
 
 Each connection still gets at most one thread at a time, and a thread holds an idle connection
 for at most `NEXT_REQUEST_WAIT`: with more connections than threads, a waiting one is taken up as
-soon as a thread finishes its current answer or its wait. Everything else (parsing, keep-alive timeouts,
-graceful shutdown, `max_requests`) is gunicorn's own.
+soon as a thread finishes its current answer or its wait. Everything else (parsing, keep-alive
+timeouts, graceful shutdown, `max_requests`) is gunicorn's own.
 """
 
 import select

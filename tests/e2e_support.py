@@ -149,9 +149,9 @@ def web_server(tmp_path, *args, env=None, setup=None, probe="/api/2.0/mlflow/no-
     it nothing is (`probe`, a JSON 401 for anyone anonymous, needs no table)."""
     var = tmp_path / "var"
     var.mkdir()
-    env = {**(os.environ if env is None else env), "VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
-           "PYTHONWARNINGS": "ignore", "DJANGO_SETTINGS_MODULE": "catalog_explorer.settings",
-           "CELERY_BROKER_URL": "filesystem://"}
+    env = {**(os.environ if env is None else env), "VAR_DIR": str(var),
+           "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}", "PYTHONWARNINGS": "ignore",
+           "DJANGO_SETTINGS_MODULE": "catalog_explorer.settings", "CELERY_BROKER_URL": "filesystem://"}
     manage = [sys.executable, str(BASE / "manage.py")]
     if setup is not None:
         subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=BASE, check=True, timeout=300)
