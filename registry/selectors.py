@@ -252,11 +252,23 @@ def search(user, text="", *, status=None, tag=None, alias=None, creator=None, ca
 # plan took `key = $1` to match as many tags as a common key does, and every list built the
 # anti-join's hash from all model tags (1,048 rows read at 1,048 models, 0.10 ms a search); with
 # the key known, it reads only that key's rows from the (key, value) index.
-def _is_prompt(model_ref):
+def _prompt_tags():
     from .search import PROMPT_TAG
 
-    return Exists(ModelTag.objects.filter(model=OuterRef(model_ref), key=constant(PROMPT_TAG))
-                  .alias(upper_value=Upper("value")).filter(upper_value=constant("TRUE")))
+    return ModelTag.objects.filter(key=constant(PROMPT_TAG)).alias(upper_value=Upper("value")).filter(
+        upper_value=constant("TRUE"))
+
+
+def _is_prompt(model_ref):
+    """Whether the model `model_ref` is a prompt (one index probe: for a statement finding one model)."""
+    return Exists(_prompt_tags().filter(model=OuterRef(model_ref)))
+
+
+def _not_prompt(model_field):
+    """A filter keeping the rows whose model `model_field` is not a prompt, for a statement listing
+    many: the prompts' ids are read once and hashed, where `~_is_prompt` probed the tags once per
+    row (the tag search over 1,048 models: 0.52 → 0.43 ms in PostgreSQL)."""
+    return ~Q(**{f"{model_field}__in": _prompt_tags().values("model_id")})
 
 
 # The MLflow API serialises rows, dicts of the columns its JSON shows (`MODEL_COLUMNS`,
@@ -376,7 +388,7 @@ def registry_models(user, *, docs_after_limit=False):
     `registry_model_search`), which `docs.listed` makes a page of."""
     from . import docs
 
-    return visible(user, RegisteredModel.objects.exclude(_is_prompt("pk"))).values(
+    return visible(user, RegisteredModel.objects.filter(_not_prompt("pk"))).values(
         "id", doc_json=docs.current(after_limit=docs_after_limit))
 
 
@@ -426,7 +438,7 @@ def registry_versions(user):
 
 
 def _visible_versions(user):
-    return visible(user, ModelVersion.objects.exclude(_is_prompt("model_id")))
+    return visible(user, ModelVersion.objects.filter(_not_prompt("model_id")))
 
 
 def registry_model_row(user, full_name, *, prompts=False):
