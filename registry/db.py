@@ -430,15 +430,19 @@ def update(model, pk, /, *, using=DEFAULT_DB_ALIAS, where=None, increment=(), **
         return cursor.rowcount
 
 
-def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transforms=(), **values):
+def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transforms=(), tuples=False, **values):
     """The rows of the `values()` queryset `build(**values)` as dicts, as the queryset would give
     them, its SQL compiled once (`compiled`).
 
     `offset`: skip that many rows of the queryset (sliced `[:limit]`), as a parameter.
     `transforms`: functions a text value may reach the SQL through (`str.lower`: the
-    parameter is the lowered value); the key must name everything else that shapes the SQL."""
+    parameter is the lowered value); the key must name everything else that shapes the SQL.
+    `tuples`: each row as a sequence of the queryset's columns in their order, not a dict
+    (building a dict a row cost a search page of 100 models 25-45 µs in-process, of its
+    0.4-0.65 ms beyond the no-op floor)."""
     entry = _compile(key, build, using, values, transforms)
-    return [dict(zip(entry.columns, row)) for row in entry.fetch(using, values, offset)]
+    rows = entry.fetch(using, values, offset)
+    return rows if tuples else [dict(zip(entry.columns, row)) for row in rows]
 
 
 def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
@@ -464,7 +468,7 @@ def _objects(entry, rows, using):
 
 
 def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objects=False, one=False, offset=None,
-                         transforms=(), user, **values):
+                         transforms=(), tuples=False, user, **values):
     """(the caller's row or None, `compiled_rows` — `objects`: `compiled_objects` — of
     `build(user=…, **values)`) in one statement, for the user the caller's query finds: that
     query's first column (his id) stands where `user`'s id would. PostgreSQL only (LATERAL).
@@ -472,7 +476,7 @@ def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objec
     `caller`: (key, build, values) of a `values()` query finding at most one user, id first
     (`api.auth`: a token's user). `user`: any active user of the kind the key compiles for (his
     id is not used). `one`: the query finds at most one row (its rows are not numbered to keep
-    their order). `offset`, `transforms`: as for `compiled_rows`."""
+    their order). `offset`, `transforms`, `tuples`: as for `compiled_rows`."""
     caller_key, caller_build, caller_values = caller
     caller_entry = _compile(caller_key, caller_build, using, caller_values)
     values["user"] = user
@@ -480,7 +484,7 @@ def compiled_with_caller(caller, key, build, /, *, using=DEFAULT_DB_ALIAS, objec
     row, rows = entry.fetch_with_caller(using, values, "user", caller_entry, caller_values, offset, not one)
     if objects:
         return row, _objects(entry, rows, using)
-    return row, [dict(zip(entry.columns, found)) for found in rows]
+    return row, rows if tuples else [dict(zip(entry.columns, found)) for found in rows]
 
 
 # --- Constants in the SQL ---------------------------------------------------------------------

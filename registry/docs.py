@@ -72,19 +72,19 @@ def current(*, after_limit=False):
 
 
 def listed(rows):
-    """Rows with an `id` and its `doc_json` (`current`) → what each model's JSON is made of: the kept
-    doc (`orjson.Fragment`, copied into the answer as it is), or for a model without one, its
+    """Rows (a model's id, its doc: `current`) → what each model's JSON is made of: the kept doc
+    (`orjson.Fragment`, copied into the answer as it is), or for a model without one, its
     `serializers.model_out` computed afresh (in a statement of its own: a model deleted in
     between is left out, as if the rows had been read after). In the rows' order."""
-    missing = [row["id"] for row in rows if row["doc_json"] is None]
-    fresh = {}
-    if missing:
-        from .api.mlflow.serializers import model_out
-        from .selectors import registry_models_by_id
+    missing = [pk for pk, doc in rows if doc is None]
+    if not missing:
+        return [orjson.Fragment(doc) for _, doc in rows]
+    from .api.mlflow.serializers import model_out
+    from .selectors import registry_models_by_id
 
-        fresh = {row["id"]: model_out(row) for row in registry_models_by_id(missing)}
-    return [orjson.Fragment(row["doc_json"]) if row["doc_json"] is not None else fresh[row["id"]]
-            for row in rows if row["doc_json"] is not None or row["id"] in fresh]
+    fresh = {row["id"]: model_out(row) for row in registry_models_by_id(missing)}
+    return [orjson.Fragment(doc) if doc is not None else fresh[pk] for pk, doc in rows
+            if doc is not None or pk in fresh]
 
 
 @contextmanager

@@ -209,10 +209,11 @@ class UncheckedCaller(SimpleLazyObject):
         return self._wrapped
 
 
-def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
+def compiled_for(user, key, build, /, *, objects=False, one=False, tuples=False, **values):
     """`db.compiled_rows` (`objects`: `db.compiled_objects`) for a query filtered or annotated
     by `permissions` for `user`: `build` takes the user as `user`; the SQL is compiled once per
     kind of user. Nobody sees anything: no query. `one`: the query finds at most one row.
+    `tuples`: as for `db.compiled_rows`.
 
     For an `UncheckedCaller` the query also checks his credential, in the same statement
     (PostgreSQL), compiled for an ordinary user: a superuser's answer, which can differ
@@ -230,7 +231,7 @@ def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
             variant = _SOLO.set(solo)
             try:
                 row, found = compiled_with_caller(user.credential_query, (*key, "user", solo), build, objects=objects,
-                                                  one=one, user=_some_user(), **values)
+                                                  one=one, tuples=tuples, user=_some_user(), **values)
             finally:
                 _SOLO.reset(variant)
             if _principal_kind(user.settle(row)) == "user":
@@ -244,8 +245,9 @@ def compiled_for(user, key, build, /, *, objects=False, one=False, **values):
     kind = _principal_kind(user)
     if kind == "nobody":
         return []
-    run = compiled_objects if objects else compiled_rows
-    return run((*key, kind), build, user=user, **values)
+    if objects:
+        return compiled_objects((*key, kind), build, user=user, **values)
+    return compiled_rows((*key, kind), build, user=user, tuples=tuples, **values)
 
 
 # Per process: whether the caller of a credential (by `UncheckedCaller.solo_key`) was in no

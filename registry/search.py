@@ -557,10 +557,12 @@ def _shape(grammar, clauses):
     return tuple(shape), values, named
 
 
-def compiled_search(key, base, grammar, *, user, filter_string="", order=None, page_token=None, size, clauses=None):
+def compiled_search(key, base, grammar, *, user, filter_string="", order=None, page_token=None, size, clauses=None,
+                    tuples=False):
     """`search` over the values() queryset `base(user)` for `user`, its SQL compiled once per kind
     of user and shape of search (`key` names `base`): (rows, next page token or None).
-    `clauses`: `filter_string` already parsed, by a caller that needed them first."""
+    `clauses`: `filter_string` already parsed, by a caller that needed them first. `tuples`:
+    each row as a sequence of `base`'s columns in their order, not a dict (`db.compiled_rows`)."""
     from .permissions import compiled_for
 
     if clauses is None:
@@ -569,7 +571,9 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
     offset = decode_token(page_token)
     found = _shape(grammar, clauses)
     if found is None or not all(isinstance(f, str) for f in fields):
-        return search(base(user), grammar, filter_string=filter_string, order=order, page_token=page_token, size=size)
+        rows, token = search(base(user), grammar, filter_string=filter_string, order=order, page_token=page_token,
+                             size=size)
+        return ([tuple(row.values()) for row in rows] if tuples else rows), token
     shape, values, named = found
 
     def build(user, **given):
@@ -578,7 +582,7 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
         return base(user).filter(clauses_q(grammar, chosen)).order_by(*fields)[: size + 1]
 
     rows = compiled_for(user, ("search", *key, shape, tuple(fields), size), build, offset=offset,
-                        transforms=_VALUE_FORMS, **values)
+                        transforms=_VALUE_FORMS, tuples=tuples, **values)
     if len(rows) > size:
         return rows[:size], encode_token(offset + size)
     return rows, None

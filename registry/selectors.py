@@ -404,7 +404,7 @@ def registry_model_search(user, *, filter_string, order, page_token, size):
     rows, token = search.compiled_search(
         ("mlflow-models", bool(clauses)), partial(registry_models, docs_after_limit=bool(clauses)),
         search.MODEL_GRAMMAR, user=user, filter_string=filter_string, order=order, page_token=page_token, size=size,
-        clauses=clauses)
+        clauses=clauses, tuples=True)
     return docs.listed(rows), token
 
 
@@ -451,8 +451,8 @@ def registry_model_doc(user, full_name, *, prompts=False):
     """`registry_model_row`'s model as `docs.listed` gives it: its kept doc, or computed afresh."""
     from . import docs
 
-    found = docs.listed(_model_named(user, full_name, prompts, "mlflow-model-doc",
-                                     lambda models: models.values("id", doc_json=docs.current())))
+    found = docs.listed([(row["id"], row["doc_json"]) for row in _model_named(
+        user, full_name, prompts, "mlflow-model-doc", lambda models: models.values("id", doc_json=docs.current()))])
     if not found:  # deleted between its row's statement and its details'
         raise NotFound(f"Registered Model with name={full_name} not found")
     return found[0]

@@ -191,9 +191,9 @@ def test_a_unity_catalog_patch_of_several_changes_rewrites_the_doc_once_at_its_e
 def test_a_model_deleted_between_its_row_and_its_details_is_left_out(world):
     """`docs.listed` reads the models without a doc in a statement of its own; one deleted in
     between is not listed (no error)."""
-    gone = {"id": RegisteredModel.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000, "doc_json": None}
+    gone = (RegisteredModel.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000, None)
     ModelDoc.objects.filter(model=world.iris).delete()
-    shown = docs.listed([{"id": world.iris.pk, "doc_json": None}, gone])
+    shown = docs.listed([(world.iris.pk, None), gone])
     assert shown == [afresh(world.iris)]
 
 
