@@ -162,30 +162,21 @@ def web_server(tmp_path, *args, env=None, setup=None, probe="/api/2.0/mlflow/no-
         proc = subprocess.Popen([*manage, "serve", "--no-worker", "--port", str(port), "--web-workers", "1", *args],
                                 env=env, cwd=BASE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=5)
-                except urllib.error.HTTPError as answer:
-                    assert answer.code == 401  # anonymous: nothing under the API answers without credentials
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"serve did not answer: {out_path.read_text()[-2000:]}")
-                    time.sleep(0.2)
+            _wait_until_up(f"http://127.0.0.1:{port}", proc, out_path, probe)
             yield port, out_path
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
 
 
-def _wait_until_up(url, proc, log_path):
+def _wait_until_up(url, proc, log_path, probe="/api/2.0/mlflow/registered-models/search"):
     deadline = time.monotonic() + 120
     while True:
         try:
-            urllib.request.urlopen(f"{url}/api/2.0/mlflow/registered-models/search", timeout=2)
-        except urllib.error.HTTPError:
-            return  # 401: it answers
+            urllib.request.urlopen(f"{url}{probe}", timeout=2)
+        except urllib.error.HTTPError as answer:
+            assert answer.code == 401  # anonymous: nothing under the API answers without credentials
+            return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(log_path.read_text()[-3000:]) from None
