@@ -110,3 +110,24 @@ def test_the_schema_page_and_its_tree_are_paged_whatever_the_number_of_models(cl
     assert tree.count("tree-leaf") == 50 and ">m100<" in tree and ">m000<" in tree and ">m060<" not in tree
     assert "All models of wide" in tree
     assert _count(client, "/explore/prod/wide/?page=3") == _count(client, "/explore/prod/wide/")
+
+
+def test_the_tree_links_each_model_to_its_page_as_reverse_writes_it(client, world):
+    # The tree writes a model's link from its schema's URL and its name (`path_part`), not with a
+    # reverse() each: the same URL for names with characters a path quotes, and each leads back.
+    from urllib.parse import unquote
+
+    from django.urls import resolve, reverse
+    from django.utils.html import escape
+
+    names = ["a&b", "ü_x", "q?r", "h#s", "t~u", "e@f", "x'y", "p+q", "(z)", "<b>", "日本"]
+    for name in names:
+        services.model_create(actor=world.alice, schema=world.ml_team, name=name)
+    client.force_login(world.alice)
+    on_a_model_page = client.get(reverse("model", args=["prod", "ml_team", "q?r"])).content.decode()
+    opened_by_htmx = client.get("/explore/prod/ml_team/?part=tree").content.decode()
+    for page in (on_a_model_page, opened_by_htmx):
+        for name in names:
+            href = reverse("model", args=["prod", "ml_team", name.lower()])
+            assert f'href="{escape(href)}"' in page, name
+            assert resolve(unquote(href)).kwargs["model"] == name.lower()

@@ -1,5 +1,6 @@
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from urllib.parse import quote
 
 from django import template
 from django.template.defaultfilters import truncatechars
@@ -7,6 +8,7 @@ from django.template.loader import TemplateDoesNotExist, get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import mark_safe
 
 from registry import markdown, selectors
@@ -28,6 +30,14 @@ def model_url(model, version=None):
     if version:
         return reverse("version", args=[*parts, version])
     return reverse("model", args=parts)
+
+
+@register.filter
+def path_part(value):
+    """`value` written into a URL's path as `reverse` writes it: for links made from a page's URL
+    and a name (the side tree's models: its schema's URL, each name and a slash), not with a
+    `reverse` each (~20 µs: 1 ms of every page for the tree's 50 models)."""
+    return quote(str(value), safe=RFC3986_SUBDELIMS + "/~:@")
 
 
 def local_time(value):

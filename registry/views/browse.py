@@ -125,7 +125,7 @@ def render_catalog(request, obj, *, status=200, tab=None, **overrides):
 def schema(request, catalog, schema):
     obj = load(request.user, "schema", catalog, schema)
     if request.GET.get("part") == "tree":  # the side tree opening this schema (htmx)
-        models, more = selectors.tree_models(request.user, obj)
+        models, more = selectors.tree_models(request.user, obj.pk)
         context = {"models": models, "more": more, "schema": obj, "current": {},
                    "schema_url": reverse("schema", args=[obj.catalog.name, obj.name])}
         return render(request, "registry/partials/tree_models.html", context)
