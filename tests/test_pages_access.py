@@ -92,6 +92,24 @@ def test_the_tree_shows_only_models_the_user_sees(client, world):
     assert ">iris<" in body and ">fraud<" not in body
 
 
+@pytest.mark.parametrize("persona", ["admin", "alice", "gina", "eve", "tom", "cody", "uma", "oscar"])
+def test_the_tree_lists_what_the_permission_filter_lets_each_user_see(client, world, persona):
+    # The tree's compiled queries against `visible` assembled by Django for each persona (owners,
+    # grantees, a group owner, nobody): the same catalogs, schemas and open schema's models.
+    from registry import selectors
+
+    user = getattr(world, persona)
+    tree = selectors.catalog_tree(user, {"catalog": "prod", "schema": "ml_team"})
+    assert [c["name"] for c, _ in tree] == [c.name for c in selectors.catalogs(user)]
+    assert [(c["name"], s["name"]) for c, schemas in tree for s, _, _ in schemas] == [
+        (s.catalog.name, s.name) for s in selectors.schemas(user)]
+    opened = [models for c, schemas in tree for s, models, _ in schemas if models is not None]
+    if ("prod", "ml_team") in [(s.catalog.name, s.name) for s in selectors.schemas(user)]:
+        assert [m["name"] for m in opened[0]] == [m.name for m in selectors.models(user, world.ml_team)]
+    else:
+        assert opened == []
+
+
 def test_the_schema_page_lists_models_with_version_counts(client, world):
     body = get(client, world.admin, ML_TEAM).content.decode()
     assert ">iris<" in body and ">fraud<" in body
