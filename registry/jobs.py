@@ -573,12 +573,20 @@ def version_job(version):
 
 
 def model_jobs(model, *, since=None):
-    """Jobs of `model`'s versions: unfinished ones, and those finished after `since`."""
-    qs = Job.objects.filter(model=model, kind__in=[Job.REGISTER, Job.COPY]).select_related("version")
+    """Jobs of `model`'s versions, oldest first: unfinished ones, and those finished after
+    `since`. Without `since` (every model page shows them) its SQL is compiled once: Django took
+    ~0.8 ms to assemble it for every page."""
+    if since is None:
+        return compiled_objects(("model-jobs",), _model_jobs, model=model.pk)
+    return _model_jobs(model.pk, Q(finished_at__gte=since))
+
+
+def _model_jobs(model, finished_since=None):
     cond = Q(state__in=Job.UNFINISHED)
-    if since is not None:
-        cond |= Q(finished_at__gte=since)
-    return qs.filter(cond).order_by("created_at", "id")
+    if finished_since is not None:
+        cond |= finished_since
+    return Job.objects.filter(cond, model_id=model, kind__in=[Job.REGISTER, Job.COPY]).select_related(
+        "version").order_by("created_at", "id")
 
 
 def copy_targets(user):

@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from . import names
 from .errors import NotFound
 from .models import Alias, AuditEvent, Catalog, ModelTag, ModelVersion, RegisteredModel, Schema, VersionTag
-from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_rows, constant
+from .db import EpochMs, JSONBuildArray, JSONBuildObject, JSONList, compiled_objects, compiled_rows, constant
 from .permissions import compiled_for, visible, visible_one
 
 _OWNERS = ("owner_user", "owner_group")
@@ -146,11 +146,22 @@ def alias_names(versions):
 
 
 def model_aliases(model):
-    return Alias.objects.filter(model=model).select_related("version").order_by("name")
+    """`model`'s aliases by name, each with its version. Its SQL compiled once, as the model
+    page's other reads are (Django took ~0.6 ms to assemble this query for every page)."""
+    return compiled_objects(("model-aliases",), _model_aliases, model=model.pk)
+
+
+def _model_aliases(model):
+    return Alias.objects.filter(model_id=model).select_related("version").order_by("name")
 
 
 def model_tags(model):
-    return ModelTag.objects.filter(model=model).order_by("key")
+    """`model`'s tags by key; compiled once (`model_aliases`)."""
+    return compiled_objects(("model-tags",), _model_tags, model=model.pk)
+
+
+def _model_tags(model):
+    return ModelTag.objects.filter(model_id=model).order_by("key")
 
 
 def model_activity(model, limit=100):
