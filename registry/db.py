@@ -445,11 +445,12 @@ def compiled_rows(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, transfo
     return rows if tuples else [dict(zip(entry.columns, row)) for row in rows]
 
 
-def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, **values):
+def compiled_objects(key, build, /, *, using=DEFAULT_DB_ALIAS, offset=None, **values):
     """The model instances of the queryset `build(**values)` (with its select_related objects
-    and annotations, as iterating it would give them), its SQL compiled once (`compiled`)."""
+    and annotations, as iterating it would give them), its SQL compiled once (`compiled`).
+    `offset`: as for `compiled_rows`."""
     entry = _compile(key, build, using, values)
-    return _objects(entry, entry.fetch(using, values), using)  # hand-written SQL raises in fetch
+    return _objects(entry, entry.fetch(using, values, offset), using)  # hand-written SQL raises in fetch
 
 
 def _objects(entry, rows, using):

@@ -51,6 +51,33 @@ def test_the_model_page_costs_the_same_with_1_or_200_versions(client, world, per
     assert "Page 2 of 4" in body
 
 
+def test_the_model_page_lists_each_page_of_versions_newest_first(client, world):
+    # The versions come a page at a time through compiled statements (count, then LIMIT 50
+    # OFFSET n): each page holds exactly its versions, the last page its remainder, a page out
+    # of range or not a number falls back as Django's Paginator does, and no versions is a page.
+    import re
+
+    from django.urls import reverse
+
+    empty = services.model_create(actor=world.alice, schema=world.ml_team, name="empty")
+    small = services.model_create(actor=world.alice, schema=world.ml_team, name="small")
+    _add_versions(world, small, 120)
+    client.force_login(world.alice)
+    url = "/explore/prod/ml_team/small/"
+
+    def listed(query):
+        body = client.get(url + query).content.decode()
+        return [int(n) for n in re.findall(r'href="/explore/prod/ml_team/small/versions/(\d+)/">Version', body)], body
+
+    assert listed("")[0] == list(range(120, 70, -1))
+    assert listed("?page=2")[0] == list(range(70, 20, -1))
+    assert listed("?page=3")[0] == list(range(20, 0, -1)) and "Page 3 of 3" in listed("?page=3")[1]
+    assert listed("?page=999")[0] == list(range(20, 0, -1))
+    assert listed("?page=abc")[0] == list(range(120, 70, -1))
+    response = client.get(reverse("model", args=["prod", "ml_team", empty.name]))
+    assert response.status_code == 200 and ">Version " not in response.content.decode()
+
+
 def test_the_schema_page_costs_the_same_with_1_or_50_models(client, world):
     schema = services.schema_create(actor=world.admin, catalog=world.prod, name="wide")
     services.model_create(actor=world.admin, schema=schema, name="m0")

@@ -183,7 +183,8 @@ def render_model(request, obj, *, status=200, tab=None, **overrides):
     user = request.user
     tab = _tab(request, MODEL_TABS, tab)
     c, s, m = obj.full_name.split(".")
-    paginator = Paginator(selectors.model_version_list(obj), settings.REGISTRY["VERSIONS_PAGE_SIZE"])
+    size = settings.REGISTRY["VERSIONS_PAGE_SIZE"]
+    paginator = Paginator(selectors.model_version_list(obj, size), size)
     versions = paginator.get_page(request.GET.get("page"))
     versions.object_list = selectors.alias_names(versions.object_list)
     aliases = list(selectors.model_aliases(obj))
