@@ -37,7 +37,7 @@ from . import docs, services, storage
 from .db import compiled_objects, create, create_many, reused_plans, update
 from .errors import InvalidInput, NotFound, RegistryError
 from .models import Job, ModelVersion, RegisteredModel, VersionFile, VersionInput
-from .permissions import OWNER, filter_holding, require
+from .permissions import OWNER, compiled_for, filter_holding, require
 
 log = logging.getLogger(__name__)
 
@@ -592,6 +592,17 @@ def _model_jobs(model, finished_since=None):
 def copy_targets(user):
     """Models `user` owns (and sees): where a version may be copied to."""
     return filter_holding(user, RegisteredModel.objects.all(), OWNER).order_by("full_name")
+
+
+def copy_target_names(user):
+    """The full names of `copy_targets(user)`, in order: a version page's choice of target. Its
+    SQL compiled once and read as names, not models: a superuser's list holds every model (with
+    1,000, Django's assembly and the instances took ~4 ms of the version page)."""
+    return [name for name, in compiled_for(user, ("copy-target-names",), _copy_target_names, tuples=True)]
+
+
+def _copy_target_names(user):
+    return copy_targets(user).values("full_name")
 
 
 def user_jobs(user):

@@ -134,6 +134,7 @@ def test_copy_lists_only_owned_models_and_lands_on_the_target_model_page(client,
     assert "prod.ml_team.iris_prod" in page and "prod.ml_team.fraud" not in page
     version_page = client.get(reverse("version", args=["prod", "ml_team", "iris", version.version])).content.decode()
     assert "Copy this version" in version_page and 'value="prod.ml_team.iris_prod"' in version_page
+    assert 'value="prod.ml_team.fraud"' not in version_page
 
     response = client.post(_version_url("jobs_version_copy", version), {"target": "prod.ml_team.iris_prod"})
     assert response.status_code == 302 and response["Location"] == reverse("model", args=["prod", "ml_team", "iris_prod"])
@@ -142,6 +143,26 @@ def test_copy_lists_only_owned_models_and_lands_on_the_target_model_page(client,
     assert list(copy.tags.values_list("key", "value")) == [("validation_status", "approved")]
     job = Job.objects.get(version=copy)
     assert (job.kind, job.state, job.created_by) == (Job.COPY, Job.QUEUED, world.alice)
+
+
+@pytest.mark.parametrize("persona", ["admin", "alice", "gina", "eve", "tom", "oscar"])
+def test_the_version_page_offers_as_copy_targets_the_models_the_user_owns(client, world, persona):
+    # The version page's choice (names, SQL compiled once per kind of user) against
+    # copy_targets as Django assembles it: the superuser, owners, a group's member, grantees,
+    # nobody; a name with characters HTML escapes.
+    from django.utils.html import escape
+
+    services.model_create(actor=world.alice, schema=world.ml_team, name="a&b<c>")
+    user = getattr(world, persona)
+    expected = [m.full_name for m in jobs.copy_targets(user)]
+    assert jobs.copy_target_names(user) == expected
+    client.force_login(user)
+    page = client.get(reverse("version", args=["prod", "ml_team", "iris", world.v2.version]))
+    if page.status_code == 404:  # may not see iris
+        return
+    options = page.content.decode().count("<option value=")
+    assert options == len(expected) and all(f'<option value="{escape(n)}">{escape(n)}</option>' in
+                                            page.content.decode() for n in expected)
 
 
 def test_copy_onto_a_model_the_user_does_not_own_is_refused_and_changes_nothing(client, world, ready):

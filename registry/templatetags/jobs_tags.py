@@ -6,6 +6,7 @@ import json
 import time
 
 from django import template
+from django.utils.html import format_html_join
 
 from registry import jobs, storage
 from registry.models import Job, ModelVersion, VersionFile
@@ -36,10 +37,18 @@ def running_jobs(user):
 
 @register.simple_tag
 def copy_targets(user, version):
-    """Models `user` owns, when `version` may be copied at all (READY), else []."""
+    """The full names of the models `user` owns, when `version` may be copied at all (READY),
+    else []."""
     if version.status != ModelVersion.READY:
         return []
-    return list(jobs.copy_targets(user).only("id", "full_name"))
+    return jobs.copy_target_names(user)
+
+
+@register.filter
+def options(names):
+    """`<option>`s of `names` (value and text the name, escaped): a superuser's choice of copy
+    target lists every model, ~3 µs an option through the template's loop."""
+    return format_html_join("", '<option value="{}">{}</option>', ((name, name) for name in names))
 
 
 def _tree(rows):
