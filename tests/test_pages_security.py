@@ -211,3 +211,20 @@ def test_markup_needs_no_inline_script_or_style(client, world, url):
 def test_the_login_page_is_csp_clean(client, world):
     body = client.get("/accounts/login/").content.decode()
     assert not re.search(r"\sstyle\s*=", body) and not re.search(r"\son[a-z]+\s*=", body)
+
+
+def test_a_description_in_a_list_is_its_plain_text_escaped_kept_or_computed(client, world):
+    # `plain` keeps the line of each text up to PLAIN_KEPT_MAX characters: the same line as for a
+    # longer text (computed each time), markup gone and what remains escaped by the page.
+    from registry.templatetags.registry_tags import PLAIN_KEPT_MAX, plain
+
+    text = "**Churn** model &amp; `code`\n\n<b>not bold</b> [docs](javascript:alert(1))"
+    line = "Churn model & code <b>not bold</b> [docs](javascript:alert(1))"  # not a link: no such scheme
+    assert plain(text) == line and plain(text) == line  # computed, then kept
+    padding = "\n\n" + "x " * PLAIN_KEPT_MAX
+    assert len(text + padding) > PLAIN_KEPT_MAX and plain(text + padding).startswith(line + " x x")
+    services.model_update(actor=world.alice, model=world.iris, description=text)
+    client.force_login(world.alice)
+    body = client.get("/explore/prod/ml_team/").content.decode()
+    assert "Churn model &amp; code &lt;b&gt;not bold&lt;/b&gt; [docs](javascript:alert(1))" in body
+    assert_no_active_content(body)
