@@ -17,6 +17,8 @@ Grants (all on prod unless said):
   admin: superuser
 """
 
+import glob
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -29,6 +31,21 @@ SIGNATURE = {
     "inputs": [{"name": "sepal_length", "type": "double"}, {"name": "sepal_width", "type": "double"}],
     "outputs": [{"type": "long"}],
 }
+
+
+def pytest_sessionfinish(session):
+    """SQLite keeps a test database's write-ahead log beside it (`-wal`, `-shm`: ~4 MB a test
+    process); Django removes only the database file when it drops it, so every run left them in
+    the temporary directory. Removed here once their database is gone."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if not name or not database["ENGINE"].endswith("sqlite3"):
+        return
+    for path in glob.glob(glob.escape(name) + "*"):  # pytest-xdist's workers add _gw<n>
+        if path.endswith(("-wal", "-shm")) and not os.path.exists(path[:-4]):
+            os.remove(path)
 
 
 @pytest.fixture(scope="session", autouse=True)
