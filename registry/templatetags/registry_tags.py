@@ -215,7 +215,7 @@ def plain(text):
     return _plain(text) if len(text) <= PLAIN_KEPT_MAX else _plain.__wrapped__(text)
 
 
-PLAIN_KEPT_MAX = 2000  # characters; with 2,048 texts kept, at most ~8 MB a process
+PLAIN_KEPT_MAX = 2000  # characters; 2,048 texts and lines kept: ~8 MB of ASCII a process, 4x at most
 
 
 @functools.lru_cache(maxsize=2048)
