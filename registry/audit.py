@@ -3,7 +3,7 @@
 import contextvars
 
 from .db import create
-from .docs import model_id_of
+from .docs import model_id_of, write_with_docs
 from .models import AuditEvent, ModelVersion
 
 # Set per request by `registry.middleware.AuditContextMiddleware` ("from where").
@@ -15,8 +15,9 @@ def _type(obj):
 
 
 def record(actor, action, obj, *, before=None, after=None, object_name=None):
-    return create(
-        AuditEvent,
+    """The event, written in the change's transaction: inside `docs.changing`, at its end with
+    the statement reading its first doc's source (`docs.write_with_docs`), else at once."""
+    values = dict(
         actor=actor if actor and actor.pk else None,
         actor_name=getattr(actor, "username", "") or "",
         action=action,
@@ -27,3 +28,5 @@ def record(actor, action, obj, *, before=None, after=None, object_name=None):
         after=after,
         remote_addr=remote_addr.get(),
     )
+    if not write_with_docs(AuditEvent, values):
+        create(AuditEvent, **values)
