@@ -6,6 +6,8 @@ transaction; a change to a model or anything under it runs in `docs.changing`, w
 the model's kept JSON at its end. Pages, the REST API and Celery tasks call these and nothing lower.
 """
 
+from functools import cache
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -251,20 +253,45 @@ def _tag_set(actor, obj, table, owner_kw, key, value):
     key, value = names.validate_tag(key, value)
     (owner_field, owner), = owner_kw.items()
     with docs.changing(docs.model_id_of(obj)):
-        existing = next(iter(compiled_objects(
-            ("tag-for-update", table, owner_field), lambda owner, key: table.objects.select_for_update().filter(
-                **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
-        if existing is None and table.objects.filter(**owner_kw).count() >= _limit("MAX_TAGS_PER_OBJECT"):
-            raise InvalidInput(
-                f"{obj.full_name} already has {_limit('MAX_TAGS_PER_OBJECT')} tags, the most allowed; "
-                "delete one first."
-            )
-        before = {key: existing.value} if existing else None
-        if existing:
-            update(table, existing.pk, value=value)
-        else:
+        replaced = _tag_replace(table, owner_field, owner.pk, key, value)
+        if replaced is None:  # not on PostgreSQL
+            existing = next(iter(compiled_objects(
+                ("tag-for-update", table, owner_field), lambda owner, key: table.objects.select_for_update().filter(
+                    **{f"{owner_field}_id": owner}, key=key)[:1], owner=owner.pk, key=key)), None)
+            if existing is not None:
+                update(table, existing.pk, value=value)
+            replaced = () if existing is None else (existing.value,)
+        if not replaced:
+            if table.objects.filter(**owner_kw).count() >= _limit("MAX_TAGS_PER_OBJECT"):
+                raise InvalidInput(
+                    f"{obj.full_name} already has {_limit('MAX_TAGS_PER_OBJECT')} tags, the most allowed; "
+                    "delete one first."
+                )
             create(table, key=key, value=value, **owner_kw)
-        audit.record(actor, "set_tag", obj, before=before, after={key: value})
+        audit.record(actor, "set_tag", obj, before={key: replaced[0]} if replaced else None, after={key: value})
+
+
+def _tag_replace(table, owner_field, owner, key, value):
+    """On PostgreSQL, the tag `key` of `owner` set to `value` if it has one, in one statement
+    (its row locked as it is read, as `select_for_update` would): (its value before,), or ()
+    when it has none (nothing changed). None on another database (nothing done). Setting a tag
+    that is there was two round trips, the read and the write."""
+    connection = connections[router.db_for_write(table)]
+    if connection.vendor != "postgresql":
+        return None
+    with reused_plans(connection.alias), connection.cursor() as cursor:
+        cursor.execute(_tag_replace_sql(connection.alias, table, owner_field), [value, owner, key])
+        return cursor.fetchone() or ()
+
+
+@cache
+def _tag_replace_sql(using, table, owner_field):
+    quote, meta = connections[using].ops.quote_name, table._meta
+    name, pk, owner, key, value = (quote(n) for n in (
+        meta.db_table, meta.pk.column, meta.get_field(owner_field).column, meta.get_field("key").column,
+        meta.get_field("value").column))
+    return (f'UPDATE {name} AS "tag" SET {value} = %s FROM (SELECT {pk}, {value} FROM {name} WHERE {owner} = %s '
+            f'AND {key} = %s FOR UPDATE) AS "old" WHERE "tag".{pk} = "old".{pk} RETURNING "old".{value}')
 
 
 def _tag_delete(actor, obj, table, owner_kw, key):
@@ -389,21 +416,48 @@ def alias_set(*, actor, model, alias, version):
         target = next(iter(compiled_objects(("alias-target",), _alias_target, model=model.pk, number=number)), None)
         if target is None:
             raise NotFound(f"Model Version (name={model.full_name}, version={number}) not found", field="version")
-        existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
-        if existing:
-            existing = existing[0]
-            before = {"alias": existing["name"], "version": existing["number"]}
-            update(Alias, existing["id"], version=target, name=alias, updated_at=timezone.now())
-        else:
-            before = None
+        moved = _alias_move(model.pk, alias, target.pk)
+        if moved is None:  # not on PostgreSQL
+            existing = compiled_rows(("alias-named",), _alias_named, model=model.pk, alias=alias)
+            if existing:
+                update(Alias, existing[0]["id"], version=target, name=alias, updated_at=timezone.now())
+            moved = (existing[0]["name"], existing[0]["number"]) if existing else ()
+        if not moved:
             if Alias.objects.filter(model=model).count() >= _limit("MAX_ALIASES_PER_MODEL"):
                 raise InvalidInput(
                     f"{model.full_name} already has {_limit('MAX_ALIASES_PER_MODEL')} aliases, the most "
                     "allowed; delete or move one instead."
                 )
             create(Alias, model=model, version=target, name=alias)
-        audit.record(actor, "set_alias", model, before=before, after={"alias": alias, "version": number})
+        audit.record(actor, "set_alias", model, before={"alias": moved[0], "version": moved[1]} if moved else None,
+                     after={"alias": alias, "version": number})
     return target
+
+
+def _alias_move(model, alias, version):
+    """On PostgreSQL, the alias of model `model` named `alias` in any case (as `Alias.objects.named`
+    finds it) renamed `alias` and pointed at version `version` if the model has it, in one
+    statement: (its name, version number before), or () when it has none (nothing changed). None
+    on another database (nothing done). Moving an alias was two round trips, the read and the
+    write. The caller holds the model's row lock, so no other writer of its aliases runs."""
+    connection = connections[router.db_for_write(Alias)]
+    if connection.vendor != "postgresql":
+        return None
+    with reused_plans(connection.alias), connection.cursor() as cursor:
+        cursor.execute(_alias_move_sql(connection.alias), [version, alias, timezone.now(), model, alias])
+        return cursor.fetchone() or ()
+
+
+@cache
+def _alias_move_sql(using):
+    quote, aliases, versions = connections[using].ops.quote_name, Alias._meta, ModelVersion._meta
+    table, pk = quote(aliases.db_table), quote(aliases.pk.column)
+    name, version, updated, model = (quote(aliases.get_field(f).column) for f in ("name", "version", "updated_at", "model"))
+    number = quote(versions.get_field("version").column)
+    return (f'UPDATE {table} AS "alias" SET {version} = %s, {name} = %s, {updated} = %s FROM (SELECT "a".{pk}, '
+            f'"a".{name}, "v".{number} FROM {table} AS "a" INNER JOIN {quote(versions.db_table)} AS "v" '
+            f'ON "v".{quote(versions.pk.column)} = "a".{version} WHERE "a".{model} = %s AND LOWER("a".{name}) = '
+            f'LOWER(%s) FOR UPDATE OF "a") AS "old" WHERE "alias".{pk} = "old".{pk} RETURNING "old".{name}, "old".{number}')
 
 
 def _alias_target(model, number):

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from registry import services
-from registry.models import Alias, AuditEvent, ModelVersion
+from registry.models import Alias, AuditEvent, ModelTag, ModelVersion
 from tests.conftest import SIGNATURE
 
 pytestmark = [
@@ -89,6 +89,22 @@ def test_it_keeps_one_alias_row_when_10_writers_move_it_at_once(model):
     assert [e.before is None for e in events].count(True) == 1  # exactly one writer created it
     # The alias ends where the last committed writer put it.
     assert rows[0].version.version == events[-1].after["version"]
+
+
+def test_writers_of_one_tag_at_once_each_replace_the_value_the_one_before_left(model):
+    """Setting a tag that is there reads its value and writes the new one in one statement, the
+    row locked as it is read (`services._tag_replace`): each writer's audit event shows as its
+    `before` the value the writer before it committed, and the tag ends with the last one's."""
+    services.model_tag_set(actor=model.actor, model=model, key="stage", value="start")
+    errors = run_at_once(10, lambda i: services.model_tag_set(actor=model.actor, model=model, key="stage",
+                                                              value=f"v{i}"))
+    assert errors == []
+    events = list(AuditEvent.objects.filter(action="set_tag").order_by("id"))
+    assert len(events) == 11 and events[0].before is None
+    for earlier, later in zip(events, events[1:]):
+        assert later.before == earlier.after
+    assert list(ModelTag.objects.filter(model=model, key="stage").values_list("value", flat=True)) == [
+        events[-1].after["stage"]]
 
 
 def test_it_never_exceeds_the_alias_limit_under_concurrent_creation(model):
