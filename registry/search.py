@@ -605,7 +605,7 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
         return ([tuple(row.values()) for row in rows] if tuples else rows), token
     shape, values, named = found
     tagged = next((i for i, c in enumerate(clauses) if c.kind == "tag" and c.op == "="), None)
-    few = None if tagged is None else held_by_few(grammar, clauses[tagged])
+    few = None if tagged is None else _held_by_few_as_counted(grammar, clauses[tagged])
     forms = {} if few is None else {tagged: few}
 
     def build(user, **given):
@@ -615,6 +615,8 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
 
     rows = compiled_for(user, ("search", *key, shape, tuple(fields), size, tagged, few), build, offset=offset,
                         transforms=_VALUE_FORMS, tuples=tuples, **values)
+    if few is not None:  # counted after the search, whose statement checked the caller's credential
+        held_by_few(grammar, clauses[tagged])
     if len(rows) > size:
         return rows[:size], encode_token(offset + size)
     return rows, None
@@ -634,8 +636,10 @@ def compiled_search(key, base, grammar, *, user, filter_string="", order=None, p
 #   name stops at the end of its page, after about four objects for each one listed (943 of
 #   1,048: 1.64 → 1.31 ms in-process, the page of 100 models).
 # How many: the tag's rows counted (up to `FEW_TAGGED_MAX` + 1) against PostgreSQL's estimate of
-# the table's rows (`reltuples`, kept by ANALYZE), in a statement of its own, at most once a
-# minute per value and process. Either form gives the same rows; only the time differs.
+# the table's rows (`reltuples`, kept by ANALYZE), in a statement of its own after a search of
+# the value (whose statement checked the caller's credential), at most once a minute per value
+# and process; a value not counted yet is searched by the walk. Either form gives the same rows;
+# only the time differs.
 FEW_TAGGED_MAX = 1000
 FEW_TAGGED_SECONDS = 60.0
 _few_tagged = {}  # (tag table, key, value) → (held by few, until when: time.monotonic())
@@ -643,11 +647,27 @@ _FEW_TAGGED_VALUES = 10_000
 _few_lock = threading.Lock()
 
 
-def held_by_few(grammar, clause):
-    """Whether few objects hold the tag value `clause` compares (see above); None where neither
-    form applies (SQLite: the EXISTS)."""
+def _held_by_few_as_counted(grammar, clause):
+    """`held_by_few` as last counted, without counting: False for a value not counted yet."""
+    if _counts(grammar, clause) is None:
+        return None
+    found = _few_tagged.get((grammar.tag_table, clause.key, clause.value))
+    return found is not None and found[0]
+
+
+def _counts(grammar, clause):
+    """The connection the tag values are counted on, or None where neither form applies."""
     connection = connections[DEFAULT_DB_ALIAS]
     if grammar.tag_table is None or not isinstance(clause.value, str) or connection.vendor != "postgresql":
+        return None
+    return connection
+
+
+def held_by_few(grammar, clause):
+    """Whether few objects hold the tag value `clause` compares (see above), counted again when
+    last counted a minute ago or more; None where neither form applies (SQLite: the EXISTS)."""
+    connection = _counts(grammar, clause)
+    if connection is None:
         return None
     key, now = (grammar.tag_table, clause.key, clause.value), time.monotonic()
     found = _few_tagged.get(key)

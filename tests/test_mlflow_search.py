@@ -4,6 +4,7 @@ every key and operator, order_by, paging tokens, limits, and every malformed fil
 import re
 
 import pytest
+from django.test import Client
 
 from registry import services
 from registry.models import ModelVersion
@@ -475,6 +476,12 @@ def test_a_tag_value_many_hold_is_not_read_by_id(shelf, world, monkeypatch):
                               tags=[{"key": "tier", "value": "gold" if n < 1 else "bronze"}])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE registry_registeredmodel")
+    # Counted only after a search whose statement checked the caller's credential.
+    refused = Client().get("/api/2.0/mlflow/registered-models/search", {"filter": "tags.tier = 'gold'"},
+                           HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert refused.status_code == 401 and search._few_tagged == {}
+    assert models("tom", filter="tags.tier = 'gold'") == ["tagged_0"]  # walked: not counted yet
+    assert search._few_tagged and search.held_by_few(search.MODEL_GRAMMAR, search.Clause("tag", "tier", "=", "gold"))
     assert search.held_by_few(search.MODEL_GRAMMAR, search.Clause("tag", "tier", "=", "gold")) is True
     assert search.held_by_few(search.MODEL_GRAMMAR, search.Clause("tag", "tier", "=", "bronze")) is False
     assert models("admin", filter="tags.tier = 'bronze'") == [f"tagged_{n}" for n in range(1, 6)]
