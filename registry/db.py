@@ -293,7 +293,7 @@ def _after(using, before, sql, params):
     params): on PostgreSQL one statement, `before` a WITH in front (one round trip fewer); else
     `before` run first, on its own."""
     before_sql, before_params = before
-    if connections[using].vendor == "postgresql" and not sql.lstrip().upper().startswith("WITH"):
+    if connections[using].vendor == "postgresql" and sql.lstrip()[:4].upper() != "WITH":
         return f'WITH "before" AS ({before_sql}) {sql}', [*before_params, *params]
     with reused_plans(using), connections[using].cursor() as cursor:
         cursor.execute(before_sql, before_params)
