@@ -155,8 +155,7 @@ def _version_count(model):
 
 
 def _version_page(model, size):
-    return with_alias_names(ModelVersion.objects.filter(model_id=model).select_related("created_by").order_by(
-        "-version"))[:size]
+    return with_alias_names(_newest_first(model))[:size]
 
 
 def with_alias_names(versions):
