@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
 from .errors import InvalidInput
@@ -386,16 +386,14 @@ def number_clause_q(clause, field="value"):
     return Q(**{f"{field}{lookup}": value})
 
 
-class _Array(Subquery):
-    template = "ARRAY(%(subquery)s)"
-
-
 class _AmongIds(Func):
-    """`pk = ANY(ARRAY(subquery of ids))`, given the two: PostgreSQL probes the primary key's
-    index for each id the subquery finds."""
-    arg_joiner = " = ANY("
-    template = "(%(expressions)s))"
+    """`pk = ANY(ARRAY(ids))`, given the primary key and `ArraySubquery(ids)`: PostgreSQL probes
+    the primary key's index for each id the subquery finds."""
     output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra):
+        (pk, pk_params), (ids, ids_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        return f"({pk} = ANY({ids}))", [*pk_params, *ids_params]
 
 
 class _IsTrue(Func):
@@ -414,7 +412,9 @@ def _tag_q(grammar, clause, few=None):
         ids = grammar.tag_table.objects.filter(key=clause.key, value=clause.value).order_by().values(
             grammar.tag_table._meta.get_field(grammar.tag_owner).attname)
         if few:
-            return Q(_AmongIds(F("pk"), _Array(ids)))
+            from django.contrib.postgres.expressions import ArraySubquery  # PostgreSQL only
+
+            return Q(_AmongIds(F("pk"), ArraySubquery(ids)))
         return Q(_IsTrue(Q(pk__in=ids)))
     tags = grammar.tag_table.objects.filter(**{grammar.tag_owner: OuterRef("pk")}, key=clause.key)
     if clause.key == PROMPT_TAG and clause.op == "!=":
@@ -647,28 +647,26 @@ _FEW_TAGGED_VALUES = 10_000
 _few_lock = threading.Lock()
 
 
+def _forms_apply(grammar, clause):
+    """Whether `clause` takes one of the two forms (PostgreSQL; else the EXISTS)."""
+    return (grammar.tag_table is not None and isinstance(clause.value, str)
+            and connections[DEFAULT_DB_ALIAS].vendor == "postgresql")
+
+
 def _held_by_few_as_counted(grammar, clause):
     """`held_by_few` as last counted, without counting: False for a value not counted yet."""
-    if _counts(grammar, clause) is None:
+    if not _forms_apply(grammar, clause):
         return None
     found = _few_tagged.get((grammar.tag_table, clause.key, clause.value))
     return found is not None and found[0]
 
 
-def _counts(grammar, clause):
-    """The connection the tag values are counted on, or None where neither form applies."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if grammar.tag_table is None or not isinstance(clause.value, str) or connection.vendor != "postgresql":
-        return None
-    return connection
-
-
 def held_by_few(grammar, clause):
     """Whether few objects hold the tag value `clause` compares (see above), counted again when
     last counted a minute ago or more; None where neither form applies (SQLite: the EXISTS)."""
-    connection = _counts(grammar, clause)
-    if connection is None:
+    if not _forms_apply(grammar, clause):
         return None
+    connection = connections[DEFAULT_DB_ALIAS]
     key, now = (grammar.tag_table, clause.key, clause.value), time.monotonic()
     found = _few_tagged.get(key)
     if found is not None and found[1] > now:
