@@ -269,8 +269,8 @@ def test_a_versions_aliases_are_probed_by_index_while_the_alias_table_is_small(w
     ])
     versions = ModelVersion.objects.bulk_create([ModelVersion(model=m, version=n, source="s3://x/y")
                                                  for m in models for n in range(1, 5)])
-    Alias.objects.bulk_create([Alias(model=v.model, version=v, name=name) for v in versions if v.version > 2
-                               for name in ["champion" if v.version == 4 else "challenger"]])
+    Alias.objects.bulk_create([Alias(model=v.model, version=v, name="champion" if v.version == 4 else "challenger")
+                               for v in versions if v.version > 2])
     response, plan = _analyzed_search_plan("model-versions/search", "name = 'prod.aliased.m7'", "registry_alias")
     found = {v["version"]: v["aliases"] for v in response.json()["model_versions"]}
     assert found == {"1": [], "2": [], "3": ["challenger"], "4": ["champion"]}
