@@ -295,9 +295,15 @@ def _after(using, before, sql, params):
     before_sql, before_params = before
     if connections[using].vendor == "postgresql" and sql.lstrip()[:4].upper() != "WITH":
         return f'WITH "before" AS ({before_sql}) {sql}', [*before_params, *params]
-    with reused_plans(using), connections[using].cursor() as cursor:
-        cursor.execute(before_sql, before_params)
+    run(before, using=using)
     return sql, params
+
+
+def run(statement, /, *, using=DEFAULT_DB_ALIAS):
+    """Run the statement (sql, params) that reads no rows (`insert_rows`'s), prepared as
+    compiled SQL is."""
+    with reused_plans(using), connections[using].cursor() as cursor:
+        cursor.execute(*statement)
 
 
 def _execute(using, sql, params):

@@ -37,7 +37,7 @@ from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
-from .db import compiled_rows, create, insert_params, insert_rows, update
+from .db import compiled_rows, create, insert_params, insert_rows, run, update
 from .models import Generation, ModelDoc, ModelVersion, RegisteredModel
 
 PEOPLE = "people"
@@ -111,9 +111,8 @@ def changing(*model_ids, using=DEFAULT_DB_ALIAS, savepoint=True):
             for pk in sorted(pending):
                 refresh(pk, using=using, before=before)
                 before = None
-            if before is not None:
-                with connection.cursor() as cursor:
-                    cursor.execute(*before)
+            if before is not None:  # no doc to rewrite (a schema's change): the rows on their own
+                run(before, using=using)
     finally:
         delattr(connection, _PENDING)
         delattr(connection, _ROWS)

@@ -162,7 +162,7 @@ def with_alias_names(versions):
     """Versions with their alias names as one JSON column, to read through `alias_names`.
     Pages list them this way, not by prefetching: Django builds a queryset per row for each
     prefetched relation (8 of the 13 ms a page of 50 versions took to load)."""
-    return versions.annotate(alias_names_json=_json_list(Alias, "version", ("name",)))
+    return versions.annotate(alias_names_json=_json_list(*_VERSION_ALIASES))
 
 
 def alias_names(versions):
@@ -358,25 +358,24 @@ _USER_ID = {
 # hashed every version of the table for each model of a search page once the tables had
 # statistics (a 100-model page: 1.2 -> 4.5 ms at 200 versions).
 _ALIAS_VERSION_NUMBER = Subquery(ModelVersion.objects.filter(pk=OuterRef("version_id")).order_by().values("version")[:1])
-_DETAILS = {  # what each kind of row lists: name → (table, owner field, columns of each entry)
-    RegisteredModel: {"tags": (ModelTag, "model", ("key", "value")),
-                      "aliases": (Alias, "model", ("name", _ALIAS_VERSION_NUMBER))},
-    ModelVersion: {"tags": (VersionTag, "version", ("key", "value")), "aliases": (Alias, "version", ("name",))},
+# A version's aliases matched by their model as well as their version (an alias is always of its
+# version's model): while the alias table fits in a page or two, PostgreSQL priced scanning it
+# whole once per listed version below probing the version index (2.25 against 2.36), ~0.01 ms a
+# version (a model's 4 versions by name: 0.07 of the statement's 0.39 ms); with the model's test
+# too the scan is priced higher and the index is probed.
+_VERSION_ALIASES = (Alias, {"version": "pk", "model": "model_id"}, ("name",))
+_DETAILS = {  # what each kind of row lists: name → (table, {its field: the outer row's}, columns of each entry)
+    RegisteredModel: {"tags": (ModelTag, {"model": "pk"}, ("key", "value")),
+                      "aliases": (Alias, {"model": "pk"}, ("name", _ALIAS_VERSION_NUMBER))},
+    ModelVersion: {"tags": (VersionTag, {"version": "pk"}, ("key", "value")), "aliases": _VERSION_ALIASES},
 }
 
 
-def _json_list(table, owner, columns, nested=False):
-    """The `columns` of `table`'s rows owned by the outer row, as one JSON array (NULL when
-    there are none); `nested`: see `JSONList`."""
-    rows = table.objects.filter(**{owner: OuterRef("pk")})
-    if table is Alias and owner == "version":
-        # A version's aliases by their model too (an alias is always of its version's model):
-        # while the alias table fits in a page or two PostgreSQL priced scanning it whole once per
-        # version below probing the version index (2.25 against 2.36), ~0.01 ms a version
-        # (a model's 4 versions by name: 0.07 of the statement's 0.39 ms); with the model's test
-        # the scan is priced higher and the index is probed.
-        rows = rows.filter(model=OuterRef("model_id"))
-    return Subquery(rows.order_by().values(owner).annotate(
+def _json_list(table, match, columns, nested=False):
+    """The `columns` of `table`'s rows that belong to the outer row (`match`: {their field: the
+    outer row's field}), as one JSON array (NULL when there are none); `nested`: see `JSONList`."""
+    rows = table.objects.filter(**{field: OuterRef(outer) for field, outer in match.items()})
+    return Subquery(rows.order_by().values(*match).annotate(
         entries=JSONList(JSONBuildArray(*columns), nested=nested)).values("entries"))
 
 
@@ -385,9 +384,9 @@ def _columns(cls, names, nested=False, lists=None):
     JSON lists of `_DETAILS` (`lists`: only those; `nested`: inside a JSON object); for a model,
     its newest version too."""
     more = {f"{t}_ms": EpochMs(f"{t}_at") for t in ("created", "updated")} | {"user_id": _USER_ID[cls]}
-    for name, (table, owner, columns) in _DETAILS[cls].items():
+    for name, (table, match, columns) in _DETAILS[cls].items():
         if lists is None or name in lists:
-            more[f"{name}_json"] = _json_list(table, owner, columns, nested)
+            more[f"{name}_json"] = _json_list(table, match, columns, nested)
     if cls is RegisteredModel:
         more["latest_json"] = _latest_json()
     return list(names), more
