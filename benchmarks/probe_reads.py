@@ -22,12 +22,14 @@ two trees, run each one's copy of this script, one after the other or alternatel
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,7 +65,9 @@ def main():
     os.environ.update(DJANGO_SETTINGS_MODULE="benchmarks.bench_settings", DATABASE_URL=f"{args.pg}/{args.database}",
                       DEBUG="false", LOG_LEVEL="WARNING")
     os.environ.setdefault("SECRET_KEY", "probe-only-" + os.urandom(16).hex())
-    os.environ.setdefault("VAR_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "catalog-probe-var"))
+    if "VAR_DIR" not in os.environ:  # nothing is written there; removed at exit
+        os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="catalog-probe-")
+        atexit.register(shutil.rmtree, os.environ["VAR_DIR"], ignore_errors=True)
     (Path(os.environ["VAR_DIR"]) / "staticfiles").mkdir(parents=True, exist_ok=True)
 
     import django
