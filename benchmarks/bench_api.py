@@ -235,6 +235,10 @@ def set_aliases(server, n_models, n_versions):
                                                            "version": str(n_versions)})
 
 
+# The no-op floor (benchmarks/bench_urls.py) as an operation of `operations`' shape.
+FLOOR_OP = ("GET", "benchmark/no-op", lambda i: {"name": model_name(0)}, True)
+
+
 def operations(n_models, n_versions, big_model=None):
     """name → (method, path, function i → params or body, is_read)."""
     pick = lambda i: model_name((i * 7) % n_models)  # noqa: E731
@@ -508,7 +512,7 @@ def run_benchmark(args, tmp, env, ours, theirs):
     # floor moved 1.03–1.79 ms within one run on round 13's VM (once per run, 1.06–2.48 ms on
     # round 12's), more than the 1.5× it is compared with. The floor measured right after the
     # read is still printed beside it.
-    floor_op = ("GET", "benchmark/no-op", lambda i: {"name": model_name(0)}, True)
+    floor_op = FLOOR_OP
     # Our answers to a repeated read come from memory while nothing has committed since
     # (registry/api/read_cache.py); `Cache-Control: no-cache` has every read computed afresh, as
     # when anything committed since the same request was last answered. Printed beside.

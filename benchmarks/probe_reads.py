@@ -34,22 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_api import CATALOG, model_name  # noqa: E402
+from benchmarks.bench_api import CATALOG, FLOOR_OP, PREFIX, operations  # noqa: E402
 
 FLOOR = "floor"
 
 
-def requests(model):
-    """name → (path, query) of the reads `bench_api.py` measures, and the floor."""
-    api = "/api/2.0/mlflow/"
-    return {
-        FLOOR: (api + "benchmark/no-op", {}),
-        "get model": (api + "registered-models/get", {"name": model}),
-        "get version by alias": (api + "registered-models/alias", {"name": model, "alias": "champion"}),
-        "search versions by name": (api + "model-versions/search", {"filter": f"name = '{model}'"}),
-        "search models, first page (100)": (api + "registered-models/search", {"max_results": 100}),
-        "search models by tag": (api + "registered-models/search", {"filter": "tags.tier = 'gold'", "max_results": 100}),
-    }
+def requests(n_models, n_versions, index):
+    """name → (path, query) of the reads `bench_api.py` measures, as its request `index` asks
+    them (the model it names: `bench_api.operations`), and the floor."""
+    reads = {FLOOR: FLOOR_OP, **{name: op for name, op in operations(n_models, n_versions).items() if op[3]}}
+    return {name: (PREFIX + path, make(index)) for name, (_, path, make, _) in reads.items()}
 
 
 def main():
@@ -57,7 +51,9 @@ def main():
     parser.add_argument("--database", default="catalog_bench_small")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--user", default="bench", help="whose token the requests carry")
-    parser.add_argument("--model", default=model_name(7))
+    parser.add_argument("--models", type=int, default=50, help="the workload's models (`bench_api.py --models`)")
+    parser.add_argument("--versions", type=int, default=4, help="and versions of each (`--versions`)")
+    parser.add_argument("--index", type=int, default=1, help="which of its requests (1: the 8th model's)")
     parser.add_argument("-n", "--rounds", type=int, default=2000, help="timed rounds (every request once each)")
     parser.add_argument("--statements", action="store_true", help="also time each request's statement alone")
     args = parser.parse_args()
@@ -86,7 +82,7 @@ def main():
         sys.exit(f"No API token of {args.user!r} in {args.database}: a database `bench_api.py --keep` left?")
     app = ReadCacheWSGI(get_wsgi_application())
     headers = {"HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_CACHE_CONTROL": "no-cache"}
-    reads = requests(args.model)
+    reads = requests(args.models, args.versions, args.index)
     captured = []
 
     def note(execute, sql, params, many, context):
